@@ -1,0 +1,1 @@
+//! pveha-audit (placeholder until its issue lands).

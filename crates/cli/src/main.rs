@@ -1,0 +1,3 @@
+//! `pveha`: the companion CLI (placeholder).
+
+fn main() {}

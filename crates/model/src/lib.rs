@@ -1,0 +1,1 @@
+//! pveha-model (placeholder until its issue lands).

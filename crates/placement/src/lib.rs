@@ -1,0 +1,1 @@
+//! pveha-placement (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! pveha-pve (placeholder until its issue lands).

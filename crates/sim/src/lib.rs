@@ -1,0 +1,1 @@
+//! pveha-sim (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! tfplugin (placeholder until its issue lands).

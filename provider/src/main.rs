@@ -1,0 +1,3 @@
+//! `terraform-provider-pveha` (placeholder).
+
+fn main() {}
