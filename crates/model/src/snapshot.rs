@@ -1,0 +1,254 @@
+//! The `pveha-snapshot/1` document: a cluster as the API showed it at one moment. Each key of `api`
+//! is a GET path under `/api2/json` and each value is exactly that path's `data`. `pveha snapshot`
+//! writes it, the audit reads it and the simulator serves it.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::records::*;
+use crate::sid::GuestKind;
+
+/// The value of the document's `format` field.
+pub const SNAPSHOT_FORMAT: &str = "pveha-snapshot/1";
+
+/// The cluster-wide GET paths a snapshot holds (per-node and per-guest paths come on top).
+pub const CLUSTER_PATHS: &[&str] = &[
+    "/version",
+    "/cluster/status",
+    "/cluster/resources",
+    "/cluster/options",
+    "/cluster/ha/groups",
+    "/cluster/ha/resources",
+    "/cluster/ha/rules",
+    "/cluster/ha/status/current",
+    "/cluster/ha/status/manager_status",
+    "/cluster/backup",
+    "/cluster/replication",
+    "/storage",
+];
+
+/// Why a snapshot cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Not JSON, or not the document's shape.
+    #[error("the snapshot is not a pveha-snapshot/1 document: {0}")]
+    Syntax(#[from] serde_json::Error),
+    /// The `format` field names another format.
+    #[error("unsupported snapshot format '{0}' (expected '{SNAPSHOT_FORMAT}')")]
+    Format(String),
+    /// A required path is missing from `api`.
+    #[error("the snapshot has no data for {0}")]
+    Missing(&'static str),
+    /// A path's data does not have the shape the API returns.
+    #[error("the snapshot's data for {path} is malformed: {message}")]
+    Malformed {
+        /// The API path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Credentials a simulator loaded from this snapshot accepts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotAuth {
+    /// `user@realm!tokenid` → secret.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, String>,
+    /// `user@realm` → password.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+}
+
+/// A whole `pveha-snapshot/1` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Always [`SNAPSHOT_FORMAT`].
+    pub format: String,
+    /// pve-manager version of the cluster.
+    pub pve_version: String,
+    /// When it was captured (RFC 3339); time windows are measured from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<String>,
+    /// GET path → the `data` the server returned.
+    pub api: BTreeMap<String, serde_json::Value>,
+    /// Credentials for the simulator; never written by `pveha snapshot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<SnapshotAuth>,
+}
+
+impl Snapshot {
+    /// Parses and checks the format field.
+    pub fn from_json(text: &str) -> Result<Snapshot, SnapshotError> {
+        let snap: Snapshot = serde_json::from_str(text)?;
+        if snap.format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format(snap.format));
+        }
+        Ok(snap)
+    }
+
+    /// The placement model implied by `pve_version`.
+    pub fn ha_model(&self) -> HaModel {
+        VersionInfo {
+            version: self.pve_version.clone(),
+            release: String::new(),
+        }
+        .ha_model()
+    }
+
+    fn typed<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, SnapshotError> {
+        match self.api.get(path) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => T::deserialize(v)
+                .map(Some)
+                .map_err(|e| SnapshotError::Malformed {
+                    path: path.to_string(),
+                    message: e.to_string(),
+                }),
+        }
+    }
+
+    fn list<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, SnapshotError> {
+        Ok(self.typed(path)?.unwrap_or_default())
+    }
+
+    /// `/cluster/resources`, required.
+    pub fn resources(&self) -> Result<Vec<ClusterResource>, SnapshotError> {
+        self.typed("/cluster/resources")?
+            .ok_or(SnapshotError::Missing("/cluster/resources"))
+    }
+
+    /// `/cluster/status` (empty when absent).
+    pub fn cluster_status(&self) -> Result<Vec<ClusterStatusEntry>, SnapshotError> {
+        self.list("/cluster/status")
+    }
+
+    /// `/cluster/ha/resources` (empty when absent).
+    pub fn ha_resources(&self) -> Result<Vec<HaResource>, SnapshotError> {
+        self.list("/cluster/ha/resources")
+    }
+
+    /// `/cluster/ha/groups` (empty when absent, and on PVE 9 where the path fails).
+    pub fn ha_groups(&self) -> Result<Vec<HaGroup>, SnapshotError> {
+        self.list("/cluster/ha/groups")
+    }
+
+    /// `/cluster/ha/rules` (empty when absent).
+    pub fn ha_rules(&self) -> Result<Vec<HaRule>, SnapshotError> {
+        self.list("/cluster/ha/rules")
+    }
+
+    /// `/cluster/ha/status/current` (empty when absent).
+    pub fn ha_status(&self) -> Result<Vec<HaStatusEntry>, SnapshotError> {
+        self.list("/cluster/ha/status/current")
+    }
+
+    /// `/cluster/backup` (empty when absent).
+    pub fn backup_jobs(&self) -> Result<Vec<BackupJob>, SnapshotError> {
+        self.list("/cluster/backup")
+    }
+
+    /// `/storage` (empty when absent).
+    pub fn storage(&self) -> Result<Vec<StorageConfig>, SnapshotError> {
+        self.list("/storage")
+    }
+
+    /// `/cluster/replication` (empty when absent).
+    pub fn replication(&self) -> Result<Vec<ReplicationJob>, SnapshotError> {
+        self.list("/cluster/replication")
+    }
+
+    /// `/cluster/options` as raw JSON (empty object when absent).
+    pub fn cluster_options(&self) -> serde_json::Value {
+        self.api
+            .get("/cluster/options")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}))
+    }
+
+    /// A guest's config, if the snapshot holds it.
+    pub fn guest_config(
+        &self,
+        node: &str,
+        kind: GuestKind,
+        vmid: u64,
+    ) -> Result<Option<GuestConfig>, SnapshotError> {
+        self.typed(&guest_config_path(node, kind, vmid))
+    }
+
+    /// A node's journal lines without the leading and trailing cursors.
+    pub fn journal(&self, node: &str) -> Result<Vec<String>, SnapshotError> {
+        let raw: Vec<String> = self.list(&format!("/nodes/{node}/journal"))?;
+        Ok(journal_lines(raw))
+    }
+}
+
+/// The config path of a guest.
+pub fn guest_config_path(node: &str, kind: GuestKind, vmid: u64) -> String {
+    format!("/nodes/{node}/{}/{vmid}/config", kind.api_type())
+}
+
+/// Drops the journal cursors the API puts first and last around the lines.
+pub fn journal_lines(mut raw: Vec<String>) -> Vec<String> {
+    if raw.len() < 2 {
+        return Vec::new();
+    }
+    raw.pop();
+    raw.remove(0);
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINI: &str = r#"{"format":"pveha-snapshot/1","pve_version":"9.0.10","api":{
+        "/cluster/resources":[{"type":"lxc","id":"lxc/110","vmid":110,"name":"traefik","node":"proxmox","status":"running","tags":"critical;proxy","maxmem":536870912}],
+        "/cluster/ha/resources":[{"sid":"ct:110","type":"ct","max_relocate":2,"digest":"x"}],
+        "/nodes/proxmox/journal":["s=cursor1","Nov 10 08:36:35 proxmox kernel: EDAC igen6 MC0: HANDLING IBECC MEMORY ERROR","s=cursor2"],
+        "/nodes/proxmox/lxc/110/config":{"onboot":1,"startup":"order=3,up=30","rootfs":"local-lvm:vm-110-disk-0,size=8G","mp0":"/srv/data,mp=/data","digest":"d"}
+    }}"#;
+
+    #[test]
+    fn reads_the_typed_records() {
+        let s = Snapshot::from_json(MINI).unwrap();
+        assert_eq!(s.ha_model(), HaModel::Rules);
+        let r = s.resources().unwrap();
+        assert_eq!(r[0].sid().unwrap().to_string(), "ct:110");
+        assert_eq!(r[0].tags, ["critical", "proxy"]);
+        let ha = s.ha_resources().unwrap();
+        assert_eq!(ha[0].max_relocate, Some(2));
+        assert_eq!(
+            ha[0].state, None,
+            "absent keys stay absent; the caller applies the default"
+        );
+        let cfg = s
+            .guest_config("proxmox", GuestKind::Ct, 110)
+            .unwrap()
+            .unwrap();
+        assert_eq!(cfg.onboot, Some(true));
+        assert_eq!(cfg.startup().unwrap().up, Some(30));
+        assert_eq!(cfg.storages(), ["local-lvm"]);
+        assert_eq!(s.journal("proxmox").unwrap().len(), 1, "cursors dropped");
+        assert!(s.ha_groups().unwrap().is_empty());
+    }
+
+    #[test]
+    fn wrong_format_and_malformed_paths_are_named() {
+        let err =
+            Snapshot::from_json(r#"{"format":"x","pve_version":"8.4.1","api":{}}"#).unwrap_err();
+        assert!(err.to_string().contains("unsupported snapshot format 'x'"));
+        let s = Snapshot::from_json(r#"{"format":"pveha-snapshot/1","pve_version":"8.4.1","api":{"/cluster/ha/resources":[{"sid":"110"}]}}"#).unwrap();
+        let err = s.ha_resources().unwrap_err().to_string();
+        assert!(
+            err.contains("/cluster/ha/resources") && err.contains("bare VMID"),
+            "{err}"
+        );
+        assert!(matches!(
+            s.resources(),
+            Err(SnapshotError::Missing("/cluster/resources"))
+        ));
+    }
+}
