@@ -1,1 +1,95 @@
-//! pveha-audit (placeholder until its issue lands).
+//! pveha-audit: the HA audit engine. A pure function from a `pveha-snapshot/1` cluster snapshot and [`Options`] to a
+//! [`Report`]: findings with stable codes and remediation (prose and HCL), HA distribution, node-failure impact
+//! (predicted with `pveha-placement`) and an overall risk.
+//!
+//! No I/O, no async, no clock: time comes from the snapshot's `captured_at`. Odd cluster data never fails an audit;
+//! it becomes a note in the report. Only building the typed cluster view from the snapshot can fail.
+
+mod findings;
+mod hcl;
+pub mod impact;
+mod markdown;
+mod options;
+mod report;
+pub mod risk;
+mod services;
+mod view;
+
+use std::collections::BTreeMap;
+
+use pveha_model::Snapshot;
+
+pub use findings::{catalog_entry, CATALOG};
+pub use options::{parse_duration, AuditError, Options};
+pub use report::{
+    Counts, Finding, Header, NodeDistribution, NodeFailureImpact, Report, Risk, Severity,
+};
+
+use view::ClusterView;
+
+/// Audits a cluster snapshot.
+pub fn audit(snapshot: &Snapshot, options: &Options) -> Result<Report, AuditError> {
+    let patterns = options.name_patterns()?;
+    let view = ClusterView::from_snapshot(snapshot)?;
+    let mut notes = view.notes.clone();
+    let services = services::build(&view, options, &patterns, &mut notes);
+    let distribution = distribution(&view);
+    let cluster = impact::placement_cluster(&view);
+    let (node_failure_impact, unplaced) = impact::node_failure_impact(&view, &services, &cluster);
+    let ctx = findings::Ctx {
+        view: &view,
+        services: &services,
+        options,
+        impact: &node_failure_impact,
+        distribution: &distribution,
+        unplaced: &unplaced,
+    };
+    let findings = findings::run(&ctx, &mut notes);
+    Ok(Report {
+        risk: risk::risk(&findings),
+        counts: Counts::of(&findings),
+        findings,
+        distribution,
+        node_failure_impact,
+        notes,
+        header: Header {
+            cluster: view.cluster_name.clone(),
+            pve_version: view.pve_version.clone(),
+            captured_at: snapshot.captured_at.clone(),
+            rules: view.model == pveha_model::HaModel::Rules,
+        },
+    })
+}
+
+/// HA resources, guests and memory per node, in node order.
+fn distribution(view: &ClusterView) -> Vec<NodeDistribution> {
+    let mut rows: BTreeMap<&str, NodeDistribution> = view
+        .nodes
+        .iter()
+        .map(|n| {
+            let row = NodeDistribution {
+                node: n.name.clone(),
+                online: n.online,
+                ha_resources: 0,
+                guests: 0,
+                memory_committed: 0,
+                memory_total: n.maxmem,
+            };
+            (n.name.as_str(), row)
+        })
+        .collect();
+    for g in &view.guests {
+        if let Some(row) = rows.get_mut(g.node.as_str()) {
+            row.guests += 1;
+            if g.running {
+                row.memory_committed += g.maxmem;
+            }
+        }
+    }
+    for sid in view.ha.keys() {
+        if let Some(row) = view.node_of(sid).and_then(|n| rows.get_mut(n)) {
+            row.ha_resources += 1;
+        }
+    }
+    rows.into_values().collect()
+}
