@@ -415,3 +415,35 @@ pub struct ReplicationJob {
     #[serde(default, deserialize_with = "wire::opt_bool")]
     pub disable: Option<bool>,
 }
+
+/// One entry of `GET /nodes`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NodeEntry {
+    /// Node name.
+    pub node: String,
+    /// `online`, `offline` or `unknown`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// CPU count.
+    #[serde(default, deserialize_with = "wire::opt_f64")]
+    pub maxcpu: Option<f64>,
+    /// Memory size, bytes.
+    #[serde(default, deserialize_with = "wire::opt_u64")]
+    pub maxmem: Option<u64>,
+    /// Memory in use, bytes.
+    #[serde(default, deserialize_with = "wire::opt_u64")]
+    pub mem: Option<u64>,
+    /// Seconds since boot.
+    #[serde(default, deserialize_with = "wire::opt_u64")]
+    pub uptime: Option<u64>,
+    /// SHA-256 fingerprint of the node's certificate (`AB:CD:...`).
+    #[serde(default)]
+    pub ssl_fingerprint: Option<String>,
+}
+
+impl NodeEntry {
+    /// Whether the node reports itself online.
+    pub fn is_online(&self) -> bool {
+        self.status.as_deref() == Some("online")
+    }
+}

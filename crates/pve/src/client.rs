@@ -1,0 +1,215 @@
+//! The client handle every API module takes: retries around the transport, the cached `/version`
+//! and its PVE 8/9 gates, the one-at-a-time queue for HA configuration writes and the
+//! single-flight caches of the HA collections. Cheap to clone; clones share all of it.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pveha_model::{HaGroup, HaModel, HaResource, HaRule, HaStatusEntry, VersionInfo};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::cache::Cached;
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::retry::{self, Outcome, RetryPolicy};
+use crate::transport::{Form, Request, Transport};
+
+/// Tuning that is not part of the user-facing connection settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Retries of reads and of writes that certainly did not apply.
+    pub retry: RetryPolicy,
+    /// How long a list of HA groups, resources, rules or status is served from the cache.
+    pub ha_cache_ttl: Duration,
+    /// Age at which a login ticket is renewed (tickets expire after 2 hours).
+    pub ticket_renew_after: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            retry: RetryPolicy::default(),
+            ha_cache_ttl: Duration::from_secs(2),
+            ticket_renew_after: Duration::from_secs(90 * 60),
+        }
+    }
+}
+
+/// The HA collections' caches.
+#[derive(Default)]
+pub(crate) struct HaCaches {
+    pub(crate) groups: Cached<Vec<HaGroup>>,
+    pub(crate) resources: Cached<Vec<HaResource>>,
+    pub(crate) rules: Cached<Vec<HaRule>>,
+    pub(crate) status: Cached<Vec<HaStatusEntry>>,
+}
+
+struct Inner {
+    transport: Transport,
+    options: ClientOptions,
+    version: OnceCell<VersionInfo>,
+    ha_write: Mutex<()>,
+    ha_generation: AtomicU64,
+    caches: HaCaches,
+}
+
+/// A connection to one Proxmox VE cluster's API.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Validates the settings and prepares the connection; sends no request.
+    pub fn new(config: &ClientConfig) -> Result<Client> {
+        Client::with_options(config, ClientOptions::default())
+    }
+
+    /// Like [`Client::new`], with non-default tuning.
+    pub fn with_options(config: &ClientConfig, options: ClientOptions) -> Result<Client> {
+        let transport = Transport::new(config, options.ticket_renew_after)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport,
+                options,
+                version: OnceCell::new(),
+                ha_write: Mutex::new(()),
+                ha_generation: AtomicU64::new(0),
+                caches: HaCaches::default(),
+            }),
+        })
+    }
+
+    /// `GET /version`, asked once per client and then served from memory.
+    pub async fn version(&self) -> Result<VersionInfo> {
+        self.inner
+            .version
+            .get_or_try_init(|| self.get::<VersionInfo>("/version", &[]))
+            .await
+            .cloned()
+    }
+
+    /// The cluster's HA model: groups (PVE 8) or rules (PVE 9).
+    pub async fn ha_model(&self) -> Result<HaModel> {
+        Ok(self.version().await?.ha_model())
+    }
+
+    /// Any GET under `/api2/json`, retried, returning the raw `data`.
+    pub async fn get_raw(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
+        let req = Request::get(path, query);
+        let route = req.route();
+        let transport = &self.inner.transport;
+        retry::read(&self.inner.options.retry, &route, |n| {
+            transport.send(&req, n)
+        })
+        .await
+    }
+
+    /// A GET decoded into `T`.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T> {
+        let data = self.get_raw(path, query).await?;
+        decode(path, data)
+    }
+
+    /// Fails with `VersionUnsupported` before any other request when the cluster's HA model is
+    /// not `needed`.
+    pub(crate) async fn require(&self, needed: HaModel, operation: &str) -> Result<()> {
+        let version = self.version().await?;
+        if version.ha_model() == needed {
+            return Ok(());
+        }
+        let hint = match needed {
+            HaModel::Groups => crate::error::GROUPS_ON_PVE9_HINT,
+            HaModel::Rules => crate::error::RULES_ON_PVE8_HINT,
+        };
+        Err(Error::unsupported(operation, &version.version, hint))
+    }
+
+    /// A write, retried only where safe; `verify` re-reads the server after an ambiguous failure.
+    /// `Ok(None)` means the re-read confirmed the change but the server's answer was lost.
+    pub(crate) async fn write<V, VFut>(
+        &self,
+        method: Method,
+        path: &str,
+        form: Form,
+        verify: V,
+    ) -> Result<Option<Value>>
+    where
+        V: Fn() -> VFut,
+        VFut: Future<Output = Result<Outcome>>,
+    {
+        let req = Request::write(method, path, form);
+        let route = req.route();
+        let transport = &self.inner.transport;
+        retry::write(
+            &self.inner.options.retry,
+            &route,
+            |n| transport.send(&req, n),
+            verify,
+        )
+        .await
+    }
+
+    /// Runs an HA configuration write alone: the server serializes them on `domain-ha` anyway, and
+    /// queuing here instead of there avoids lock-timeout storms. Every cached HA list is stale after it.
+    pub(crate) async fn ha_write<T, F, Fut>(&self, write: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let _turn = self.inner.ha_write.lock().await;
+        let result = write().await;
+        // Even a failed write may have changed something (an ambiguous failure).
+        self.inner.ha_generation.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    /// Forgets every cached HA list, so the next read asks the server (e.g. after a change made
+    /// outside this client that must be seen at once).
+    pub fn invalidate_ha_cache(&self) {
+        self.inner.ha_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A cached HA collection, fetched by `fetch` at most once per validity window.
+    pub(crate) async fn ha_cached<T, F, Fut>(
+        &self,
+        pick: impl FnOnce(&HaCaches) -> &Cached<T>,
+        fetch: F,
+    ) -> Result<Arc<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let cache = pick(&self.inner.caches);
+        cache
+            .get(
+                &self.inner.ha_generation,
+                self.inner.options.ha_cache_ttl,
+                fetch,
+            )
+            .await
+    }
+}
+
+/// Decodes a `data` value, naming the path when it does not fit.
+pub(crate) fn decode<T: DeserializeOwned>(path: &str, data: Value) -> Result<T> {
+    serde_json::from_value(data).map_err(|e| Error::Decode {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}

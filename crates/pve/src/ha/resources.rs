@@ -1,0 +1,233 @@
+//! HA resources, `/cluster/ha/resources[/{sid}]`, and their migrate/relocate commands. Reads come
+//! from the cached list, so refreshing a thousand resources costs one request. Deletes pass
+//! `purge=0` on PVE 9 so that removing a resource never edits or deletes the user's rules.
+
+use pveha_model::{HaModel, HaResource, Sid};
+use reqwest::Method;
+use serde::Deserialize;
+
+use crate::client::decode;
+use crate::error::{Error, Result};
+use crate::ha::{verify_gone, verify_shows};
+use crate::retry::Outcome;
+use crate::transport::Form;
+use crate::{Change, Client};
+
+/// An HA resource to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewHaResource {
+    /// The guest, as `vm:N` or `ct:N`.
+    pub sid: Sid,
+    /// Requested state: `started` (server default), `stopped`, `enabled`, `disabled`, `ignored`.
+    pub state: Option<String>,
+    /// PVE 8 group.
+    pub group: Option<String>,
+    /// Restarts on the same node (server default 1).
+    pub max_restart: Option<u64>,
+    /// Relocations to other nodes (server default 1).
+    pub max_relocate: Option<u64>,
+    /// PVE 9: fail back to a preferred node (server default true).
+    pub failback: Option<bool>,
+    /// Free-form comment.
+    pub comment: Option<String>,
+}
+
+impl NewHaResource {
+    /// A resource with every optional setting left to the server.
+    pub fn new(sid: Sid) -> NewHaResource {
+        NewHaResource {
+            sid,
+            state: None,
+            group: None,
+            max_restart: None,
+            max_relocate: None,
+            failback: None,
+            comment: None,
+        }
+    }
+}
+
+/// Changes to an existing HA resource; fields left at `Keep` are not sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HaResourceUpdate {
+    /// Requested state.
+    pub state: Change<String>,
+    /// PVE 8 group.
+    pub group: Change<String>,
+    /// Restarts on the same node.
+    pub max_restart: Change<u64>,
+    /// Relocations to other nodes.
+    pub max_relocate: Change<u64>,
+    /// PVE 9 failback.
+    pub failback: Change<bool>,
+    /// Comment.
+    pub comment: Change<String>,
+    /// Digest from a previous read, for optimistic locking.
+    pub digest: Option<String>,
+}
+
+/// What the server answered to a migrate or relocate request. PVE 8 answers nothing, so every
+/// field is empty there; the command is only queued for the HA manager in both versions.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct MoveRequest {
+    /// The node the service was asked to move to (PVE 9).
+    #[serde(default, rename = "requested-node")]
+    pub requested_node: Option<String>,
+    /// Resources that move along because of positive affinity (PVE 9).
+    #[serde(default, rename = "comigrated-resources")]
+    pub comigrated_resources: Vec<String>,
+    /// Resources whose affinity blocks the move (PVE 9), verbatim.
+    #[serde(default, rename = "blocking-resources")]
+    pub blocking_resources: Vec<serde_json::Value>,
+}
+
+fn path(sid: &Sid) -> String {
+    format!("/cluster/ha/resources/{sid}")
+}
+
+/// Every HA resource, from the cache (one list request per validity window).
+pub async fn list(client: &Client) -> Result<Vec<HaResource>> {
+    Ok(cached(client).await?.as_ref().clone())
+}
+
+async fn cached(client: &Client) -> Result<std::sync::Arc<Vec<HaResource>>> {
+    client
+        .ha_cached(
+            |c| &c.resources,
+            || async {
+                let data = client.get_raw("/cluster/ha/resources", &[]).await?;
+                decode::<Vec<HaResource>>("/cluster/ha/resources", data)
+            },
+        )
+        .await
+}
+
+/// One HA resource, served from the cached list; `NotFound` as the server words it.
+pub async fn get(client: &Client, sid: &Sid) -> Result<HaResource> {
+    cached(client)
+        .await?
+        .iter()
+        .find(|r| r.sid == *sid)
+        .cloned()
+        .ok_or_else(|| Error::NotFound {
+            message: format!("no such resource '{sid}'"),
+        })
+}
+
+/// Refuses settings the cluster's version does not have, before any request.
+async fn check_version(client: &Client, group: bool, failback: bool) -> Result<()> {
+    if group {
+        client
+            .require(HaModel::Groups, "The group setting of an HA resource")
+            .await?;
+    }
+    if failback && client.ha_model().await? == HaModel::Groups {
+        let version = client.version().await?.version;
+        return Err(Error::VersionUnsupported {
+            operation: "The failback setting of an HA resource".into(),
+            version,
+            hint: "failback exists from PVE 9 on: use nofailback on the resource's pveha_group"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Creates an HA resource.
+pub async fn create(client: &Client, new: &NewHaResource) -> Result<()> {
+    check_version(client, new.group.is_some(), new.failback.is_some()).await?;
+    let mut form = Form::new();
+    form.set("sid", new.sid)
+        .set_opt("state", new.state.as_ref())
+        .set_opt("group", new.group.as_ref())
+        .set_opt("max_restart", new.max_restart)
+        .set_opt("max_relocate", new.max_relocate)
+        .set_bool("failback", new.failback)
+        .set_opt("comment", new.comment.as_ref());
+    let one = path(&new.sid);
+    client
+        .ha_write(|| {
+            client.write(Method::POST, "/cluster/ha/resources", form.clone(), || {
+                verify_shows(client, &one, &form)
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+/// Updates an HA resource.
+pub async fn update(client: &Client, sid: &Sid, update: &HaResourceUpdate) -> Result<()> {
+    check_version(
+        client,
+        matches!(update.group, Change::Set(_)),
+        !update.failback.is_keep(),
+    )
+    .await?;
+    let mut form = Form::new();
+    update.state.apply(&mut form, "state");
+    update.group.apply(&mut form, "group");
+    update.max_restart.apply(&mut form, "max_restart");
+    update.max_relocate.apply(&mut form, "max_relocate");
+    update.failback.apply_bool(&mut form, "failback");
+    update.comment.apply(&mut form, "comment");
+    if form.is_empty() {
+        return Ok(());
+    }
+    form.set_opt("digest", update.digest.as_ref());
+    let one = path(sid);
+    client
+        .ha_write(|| {
+            client.write(Method::PUT, &one, form.clone(), || {
+                verify_shows(client, &one, &form)
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+/// Removes a guest from HA. On PVE 9 `purge=0` keeps the rules that name it untouched.
+pub async fn delete(client: &Client, sid: &Sid) -> Result<()> {
+    let mut form = Form::new();
+    if client.ha_model().await? == HaModel::Rules {
+        form.set("purge", "0");
+    }
+    let one = path(sid);
+    client
+        .ha_write(|| {
+            client.write(Method::DELETE, &one, form.clone(), || {
+                verify_gone(client, &one)
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+/// Asks the HA manager to live-migrate a service to `node`.
+pub async fn migrate(client: &Client, sid: &Sid, node: &str) -> Result<MoveRequest> {
+    move_to(client, sid, node, "migrate").await
+}
+
+/// Asks the HA manager to relocate (stop, move, start) a service to `node`.
+pub async fn relocate(client: &Client, sid: &Sid, node: &str) -> Result<MoveRequest> {
+    move_to(client, sid, node, "relocate").await
+}
+
+async fn move_to(client: &Client, sid: &Sid, node: &str, command: &str) -> Result<MoveRequest> {
+    let mut form = Form::new();
+    form.set("node", node);
+    let route = format!("{}/{command}", path(sid));
+    let answer = client
+        .ha_write(|| {
+            // A queued command cannot be seen afterwards, so an ambiguous failure stays an error.
+            client.write(Method::POST, &route, form.clone(), || async {
+                Err::<Outcome, _>(Error::NotFound {
+                    message: String::new(),
+                })
+            })
+        })
+        .await?;
+    match answer {
+        Some(serde_json::Value::Null) | None => Ok(MoveRequest::default()),
+        Some(data) => decode(&route, data),
+    }
+}

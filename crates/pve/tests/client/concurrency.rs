@@ -1,0 +1,115 @@
+//! Terraform's parallelism: N concurrent reads of HA resources cost one list request; concurrent
+//! HA writes queue in the client and all land, with no lock error surfacing.
+
+use futures::future::join_all;
+use pveha_model::{NodePriorities, Sid};
+use pveha_pve::ha::groups::{self, NewHaGroup};
+use pveha_pve::ha::resources::{self, HaResourceUpdate};
+use pveha_pve::Change;
+use serde_json::json;
+
+use crate::harness::{Fixture, Sim};
+
+const HA_SIDS: [&str; 7] = [
+    "ct:100", "ct:113", "ct:116", "ct:122", "ct:130", "ct:131", "ct:1250",
+];
+
+fn sids() -> Vec<Sid> {
+    HA_SIDS.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_resource_reads_cost_one_list_request() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let client = sim.client();
+    client.version().await.unwrap();
+    sim.reset_requests().await;
+    let all = sids();
+    let reads = (0..50).map(|i| {
+        let client = client.clone();
+        let sid = all[i % all.len()];
+        async move { resources::get(&client, &sid).await }
+    });
+    let results = join_all(reads).await;
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.as_ref().unwrap().sid, all[i % all.len()]);
+    }
+    assert_eq!(sim.requests("GET /cluster/ha/resources").await, 1);
+    assert_eq!(sim.total_requests().await, 1);
+
+    // Positive control: a write invalidates, so the next read asks the server again.
+    resources::update(
+        &client,
+        &all[0],
+        &HaResourceUpdate {
+            max_relocate: Change::Set(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let after = resources::get(&client, &all[0]).await.unwrap();
+    assert_eq!(
+        after.max_relocate,
+        Some(2),
+        "the read after a write sees it"
+    );
+    assert_eq!(sim.requests("GET /cluster/ha/resources").await, 2);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_ha_writes_all_land_without_lock_errors() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let client = sim.client();
+    client.version().await.unwrap();
+    // Writes hold the cluster lock for a while, and some meet a lock timeout, as under load.
+    sim.fault(
+        json!({"path": "^/cluster/ha/", "method": "POST", "kind": "latency", "latency_ms": 20}),
+    )
+    .await;
+    sim.fault(
+        json!({"path": "^/cluster/ha/", "method": "PUT", "kind": "latency", "latency_ms": 20}),
+    )
+    .await;
+    sim.fault(json!({"path": "^/cluster/ha/", "method": "POST", "kind": "lock-timeout", "probability": 0.3, "seed": 7}))
+        .await;
+    sim.reset_requests().await;
+    let creates = (0..13).map(|i| {
+        let client = client.clone();
+        async move {
+            let group = NewHaGroup {
+                group: format!("g{i:02}"),
+                nodes: "proxmox2:2,proxmox3:1".parse::<NodePriorities>().unwrap(),
+                restricted: None,
+                nofailback: None,
+                comment: None,
+            };
+            groups::create(&client, &group).await
+        }
+    });
+    let updates = sids().into_iter().map(|sid| {
+        let client = client.clone();
+        async move {
+            let update = HaResourceUpdate {
+                comment: Change::Set(format!("managed {sid}")),
+                ..Default::default()
+            };
+            resources::update(&client, &sid, &update).await
+        }
+    });
+    let (created, updated) = futures::join!(join_all(creates), join_all(updates));
+    for r in created.iter().chain(updated.iter()) {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    assert_eq!(groups::list(&client).await.unwrap().len(), 13);
+    for r in resources::list(&client).await.unwrap() {
+        assert_eq!(
+            r.comment.as_deref(),
+            Some(format!("managed {}", r.sid).as_str())
+        );
+    }
+    assert!(
+        sim.requests("POST /cluster/ha/groups").await > 13,
+        "the injected lock timeouts fired and were absorbed"
+    );
+}
