@@ -1,0 +1,682 @@
+//! `pveha_audit`: captures the cluster into a snapshot (one capture per read, through `pveha_pve::snapshot`)
+//! and runs the pure audit engine on it. Findings become data; critical ones also become plan warnings, and
+//! `fail_on` turns findings at or above a severity into errors so `plan` fails in CI. It changes nothing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use pveha_audit::{Finding, NodeDistribution, NodeFailureImpact, Options, Report, Severity};
+use pveha_pve::snapshot::{capture, Capture, CaptureOptions};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tfplugin::{async_trait, Context, DataSource, Diagnostics, ReadDataRequest, Value};
+
+use crate::diag;
+use crate::provider::Pve;
+
+/// An HA audit of the cluster, computed at every read: findings with stable codes, severity and
+/// remediation (prose and HCL), HA distribution, what each node's failure would do, an overall risk and
+/// the Markdown report. Findings of severity `critical` are shown as warnings in `plan` output; set
+/// `fail_on` to make `plan` fail on findings at or above a severity. The finding codes are listed in the
+/// findings catalog guide.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditModel {
+    /// Guests carrying any of these Proxmox tags are critical. Defaults to `["critical"]`.
+    #[schemars(extend("x-tf-default" = ["critical"]))]
+    pub critical_tags: Value<Vec<String>>,
+    /// Guests with these VMIDs are critical.
+    pub critical_vmids: Value<Vec<i64>>,
+    /// Guests whose name matches any of these regular expressions are critical, e.g. `["^traefik"]`.
+    pub critical_name_patterns: Value<Vec<String>>,
+    /// Services and their replicas: service name → member VMIDs, e.g. `{ dns = [100, 113] }`. Adds to the
+    /// services found from negative resource-affinity rules and (unless `infer_services = false`) guest names.
+    pub services: Value<BTreeMap<String, Vec<i64>>>,
+    /// Infer services from guest names (`traefik` and `traefik-2` are one service). Defaults to `true`.
+    #[schemars(extend("x-tf-default" = true))]
+    pub infer_services: Value<bool>,
+    /// Allowed HA load difference between online nodes, in percent, before `ha-imbalance` is raised.
+    /// Defaults to `25`.
+    #[schemars(extend("x-tf-default" = 25))]
+    pub balance_tolerance_percent: Value<f64>,
+    /// How far back each node's kernel journal is searched for hardware and filesystem errors, e.g. `"24h"`,
+    /// `"7d"`, `"1h30m"`. Measured back from the cluster's clock at the time of the read. Defaults to `"24h"`.
+    #[schemars(extend("x-tf-default" = "24h"))]
+    pub journal_window: Value<String>,
+    /// Recovery time critical services must stay under; `rto-target-missed` is raised for those that cannot
+    /// (for node failures only replicas on separate nodes can). Defaults to `"2m"`.
+    #[schemars(extend("x-tf-default" = "2m"))]
+    pub rto_target: Value<String>,
+    /// Fail the read (and so `plan`) when any finding has this severity or a higher one: `critical`, `high`,
+    /// `medium`, `low` or `info`. Unset by default: findings are then data, and critical ones warnings.
+    pub fail_on: Value<String>,
+    /// Overall risk: `LOW`, `MEDIUM`, `HIGH` or `CRITICAL` — the severity of the worst finding (`LOW` when
+    /// there is nothing above `low`).
+    #[schemars(extend("x-tf-computed" = true))]
+    pub risk: Value<String>,
+    /// Every finding, most severe first.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub findings: Value<Vec<FindingModel>>,
+    /// Number of findings per severity.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub counts: Value<CountsModel>,
+    /// HA load per node.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub distribution: Value<Vec<DistributionModel>>,
+    /// For each online node, what its failure would do.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub node_failure_impact: Value<Vec<ImpactModel>>,
+    /// The whole audit as a Markdown report (executive summary, findings, distribution, node-failure impact,
+    /// remediation with HCL), e.g. for `local_file` or a CI artifact.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub report: Value<String>,
+    /// What the audit could not read or judge (paths that could not be captured, odd data).
+    #[schemars(extend("x-tf-computed" = true))]
+    pub notes: Value<Vec<String>>,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FindingModel {
+    /// Stable kebab-case code, e.g. `replicas-colocated` (see the findings catalog).
+    #[schemars(extend("x-tf-computed" = true))]
+    pub code: String,
+    /// `critical`, `high`, `medium`, `low` or `info`.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub severity: String,
+    /// One line.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub title: String,
+    /// What was seen, with the evidence.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub detail: String,
+    /// Guests (`ct:N`/`vm:N`), nodes, services and rules concerned.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub subjects: Vec<String>,
+    /// How to fix it.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub remediation: String,
+    /// The pveha resources that fix it, as HCL; null when Terraform cannot fix it.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub remediation_hcl: Option<String>,
+}
+
+/// Number of findings per severity.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CountsModel {
+    /// Critical findings.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub critical: u64,
+    /// High findings.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub high: u64,
+    /// Medium findings.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub medium: u64,
+    /// Low findings.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub low: u64,
+    /// Informational findings.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub info: u64,
+}
+
+/// HA load on one node.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DistributionModel {
+    /// Node name.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub node: String,
+    /// Whether the node is online.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub online: bool,
+    /// HA resources on the node.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub ha_resources: u64,
+    /// Guests on the node, HA-managed or not.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub guests: u64,
+    /// Memory of the running guests on the node, bytes.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub memory_committed: u64,
+    /// The node's memory, bytes (0 when unknown).
+    #[schemars(extend("x-tf-computed" = true))]
+    pub memory_total: u64,
+}
+
+/// What one node's failure would do.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ImpactModel {
+    /// The failed node.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub node: String,
+    /// HA services the HA manager would recover: sid → the node it would pick.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub recovered: BTreeMap<String, String>,
+    /// Guests that would go down and stay down (non-HA guests, HA services with no recovery node).
+    #[schemars(extend("x-tf-computed" = true))]
+    pub down: Vec<String>,
+    /// Services that would be left with no running replica.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub lost_services: Vec<String>,
+    /// Memory committed on each surviving online node afterwards, bytes.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub memory_after: BTreeMap<String, u64>,
+    /// Predicted recovery time of each affected service, seconds: about 120 for a recovered HA service, 0
+    /// for one that keeps a replica elsewhere, null for one that stays down.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub rto_seconds: BTreeMap<String, Option<u64>>,
+}
+
+/// The `pveha_audit` type.
+pub struct AuditDataSource;
+
+#[async_trait]
+impl DataSource for AuditDataSource {
+    type Client = Pve;
+    type Model = AuditModel;
+
+    fn type_name(&self) -> &'static str {
+        "pveha_audit"
+    }
+
+    fn validate(&self, config: &AuditModel, diags: &mut Diagnostics) {
+        let _ = options(config, diags);
+        let _ = fail_on(config, diags);
+    }
+
+    async fn read(
+        &self,
+        ctx: &Context<Pve>,
+        req: ReadDataRequest<AuditModel>,
+        diags: &mut Diagnostics,
+    ) -> Option<AuditModel> {
+        let pve = ctx.require_client(diags)?;
+        let options = options(&req.config, diags)?;
+        let threshold = fail_on(&req.config, diags)?;
+        let captured = match capture_on_blocking_thread(pve.api().clone()).await {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                diag::api_error(diags, "capture", "the cluster for the HA audit", &e, &[]);
+                return None;
+            }
+            None => {
+                diags.error(
+                    "Unable to capture the cluster for the HA audit",
+                    "The capture task stopped unexpectedly.",
+                );
+                return None;
+            }
+        };
+        let mut snapshot = captured.snapshot;
+        use_cluster_clock(&mut snapshot);
+        let mut report = match pveha_audit::audit(&snapshot, &options) {
+            Ok(r) => r,
+            Err(e) => {
+                diags.error("Unable to audit the cluster", format!("{e}."));
+                return None;
+            }
+        };
+        report.notes.extend(captured.warnings);
+        findings_to_diagnostics(&report, threshold, diags);
+        Some(fill(req.config, &options, &report))
+    }
+}
+
+/// Captures the cluster. The capture future is not provably `Send` (a closure over borrowed query pairs in
+/// `pveha_pve::snapshot`), and trait methods must return `Send` futures, so it runs to completion on a
+/// blocking thread of the same runtime instead; `None` when that thread panicked.
+async fn capture_on_blocking_thread(
+    client: pveha_pve::Client,
+) -> Option<pveha_pve::Result<Capture>> {
+    let handle = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        handle.block_on(capture(&client, &CaptureOptions::default()))
+    });
+    task.await.ok()
+}
+
+/// Sets `captured_at` to the cluster's own clock, the newest HA manager or LRM timestamp in the captured
+/// HA status, when there is one: the journal window is "the last 24 hours" of the cluster's time, which is
+/// the wall clock on a real cluster and the simulated clock on `pveha sim`.
+fn use_cluster_clock(snapshot: &mut pveha_model::Snapshot) {
+    let newest = snapshot
+        .api
+        .get("/cluster/ha/status/current")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            matches!(
+                e.get("type").and_then(serde_json::Value::as_str),
+                Some("master" | "lrm")
+            )
+        })
+        .filter_map(|e| e.get("timestamp").and_then(serde_json::Value::as_i64))
+        .max();
+    let formatted = newest
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    if let Some(at) = formatted {
+        snapshot.captured_at = Some(at);
+    }
+}
+
+/// The engine's options from the configuration, with errors at the attribute that is wrong.
+fn options(config: &AuditModel, diags: &mut Diagnostics) -> Option<Options> {
+    let mut o = Options::default();
+    let before = diags
+        .iter()
+        .filter(|d| d.severity == tfplugin::Severity::Error)
+        .count();
+    if let Value::Known(tags) = &config.critical_tags {
+        o.critical_tags = tags.clone();
+    }
+    if let Value::Known(vmids) = &config.critical_vmids {
+        o.critical_vmids = vmids_of(diags, "critical_vmids", vmids);
+    }
+    if let Value::Known(patterns) = &config.critical_name_patterns {
+        for (i, p) in patterns.iter().enumerate() {
+            if let Err(e) = regex_check(p) {
+                diags.error_at(
+                    tfplugin::AttributePath::root("critical_name_patterns").index(i as i64),
+                    "Invalid name pattern",
+                    format!("{p:?} is not a valid regular expression: {e}"),
+                );
+            }
+        }
+        o.critical_name_patterns = patterns.clone();
+    }
+    if let Value::Known(services) = &config.services {
+        o.services = services
+            .iter()
+            .map(|(name, vmids)| (name.clone(), vmids_of(diags, "services", vmids)))
+            .collect();
+    }
+    if let Value::Known(b) = config.infer_services {
+        o.infer_services = b;
+    }
+    if let Value::Known(p) = config.balance_tolerance_percent {
+        if !p.is_finite() || p < 0.0 {
+            diags.error_at(
+                "balance_tolerance_percent",
+                "Invalid balance_tolerance_percent",
+                format!("balance_tolerance_percent must be a percentage of 0 or more; got {p}."),
+            );
+        }
+        o.balance_tolerance_percent = p;
+    }
+    if let Some(w) = duration_of(diags, "journal_window", &config.journal_window) {
+        o.journal_window = w;
+    }
+    if let Some(t) = duration_of(diags, "rto_target", &config.rto_target) {
+        o.rto_target = t;
+    }
+    let after = diags
+        .iter()
+        .filter(|d| d.severity == tfplugin::Severity::Error)
+        .count();
+    (after == before).then_some(o)
+}
+
+/// Whether `pattern` compiles, as the engine would compile it.
+fn regex_check(pattern: &str) -> Result<(), String> {
+    let probe = Options {
+        critical_name_patterns: vec![pattern.to_string()],
+        ..Options::default()
+    };
+    probe.check().map_err(|e| match e {
+        pveha_audit::AuditError::Pattern { message, .. } => message,
+        other => other.to_string(),
+    })
+}
+
+fn vmids_of(diags: &mut Diagnostics, path: &str, vmids: &[i64]) -> Vec<u64> {
+    vmids
+        .iter()
+        .filter_map(|v| match u64::try_from(*v) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                diags.error_at(
+                    path,
+                    format!("Invalid {path}"),
+                    format!("{v} is not a VMID (VMIDs are positive)."),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+fn duration_of(
+    diags: &mut Diagnostics,
+    path: &str,
+    value: &Value<String>,
+) -> Option<std::time::Duration> {
+    let text = value.as_str()?;
+    match pveha_audit::parse_duration(text) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            diags.error_at(path, format!("Invalid {path}"), format!("{e}."));
+            None
+        }
+    }
+}
+
+/// The `fail_on` threshold: `Some(None)` when unset, `None` (with an error) when it is not a severity.
+fn fail_on(config: &AuditModel, diags: &mut Diagnostics) -> Option<Option<Severity>> {
+    let Some(text) = config.fail_on.as_str() else {
+        return Some(None);
+    };
+    match Severity::from_str(text) {
+        Ok(s) => Some(Some(s)),
+        Err(e) => {
+            diags.error_at("fail_on", "Invalid fail_on", format!("{e}."));
+            None
+        }
+    }
+}
+
+/// One line per finding, for diagnostics: `[critical] replicas-colocated: title (subjects)`.
+fn finding_line(f: &Finding) -> String {
+    let mut line = format!("[{}] {}: {}", f.severity, f.code, f.title);
+    if !f.subjects.is_empty() {
+        let _ = write!(line, " ({})", f.subjects.join(", "));
+    }
+    line
+}
+
+/// Errors for `fail_on`, and a warning per critical finding the errors do not already list.
+fn findings_to_diagnostics(report: &Report, threshold: Option<Severity>, diags: &mut Diagnostics) {
+    if let Some(threshold) = threshold {
+        let failing: Vec<&Finding> = report.at_or_above(threshold).collect();
+        if !failing.is_empty() {
+            let mut detail = format!(
+                "The HA audit (risk {}) found {} finding(s) at or above fail_on = \"{threshold}\":\n",
+                report.risk,
+                failing.len()
+            );
+            for f in &failing {
+                let _ = write!(
+                    detail,
+                    "\n  - {}\n    Fix: {}",
+                    finding_line(f),
+                    f.remediation
+                );
+            }
+            detail.push_str("\n\nFix them, or raise fail_on, to let the plan proceed.");
+            diags.error_at(
+                "fail_on",
+                format!(
+                    "HA audit failed: {} finding(s) at or above {threshold}",
+                    failing.len()
+                ),
+                detail,
+            );
+        }
+        if threshold <= Severity::Critical {
+            return;
+        }
+    }
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+    {
+        diags.warning(
+            format!("Critical HA finding: {}", f.title),
+            format!(
+                "{}\n\n{}\n\nFix: {}",
+                finding_line(f),
+                f.detail,
+                f.remediation
+            ),
+        );
+    }
+}
+
+/// The model with defaults filled and every computed attribute set from the report.
+fn fill(mut m: AuditModel, options: &Options, report: &Report) -> AuditModel {
+    m.critical_tags = Value::Known(options.critical_tags.clone());
+    m.infer_services = Value::Known(options.infer_services);
+    m.balance_tolerance_percent = Value::Known(options.balance_tolerance_percent);
+    if m.journal_window.is_null() {
+        m.journal_window = Value::Known("24h".to_string());
+    }
+    if m.rto_target.is_null() {
+        m.rto_target = Value::Known("2m".to_string());
+    }
+    m.risk = Value::Known(report.risk.to_string());
+    m.findings = Value::Known(report.findings.iter().map(finding).collect());
+    let c = report.counts;
+    let n = |s| c.get(s) as u64;
+    m.counts = Value::Known(CountsModel {
+        critical: n(Severity::Critical),
+        high: n(Severity::High),
+        medium: n(Severity::Medium),
+        low: n(Severity::Low),
+        info: n(Severity::Info),
+    });
+    m.distribution = Value::Known(report.distribution.iter().map(distribution).collect());
+    m.node_failure_impact = Value::Known(report.node_failure_impact.iter().map(impact).collect());
+    m.report = Value::Known(report.to_markdown());
+    m.notes = Value::Known(report.notes.clone());
+    m
+}
+
+fn finding(f: &Finding) -> FindingModel {
+    FindingModel {
+        code: f.code.clone(),
+        severity: f.severity.to_string(),
+        title: f.title.clone(),
+        detail: f.detail.clone(),
+        subjects: f.subjects.clone(),
+        remediation: f.remediation.clone(),
+        remediation_hcl: f.remediation_hcl.clone(),
+    }
+}
+
+fn distribution(d: &NodeDistribution) -> DistributionModel {
+    DistributionModel {
+        node: d.node.clone(),
+        online: d.online,
+        ha_resources: d.ha_resources as u64,
+        guests: d.guests as u64,
+        memory_committed: d.memory_committed,
+        memory_total: d.memory_total,
+    }
+}
+
+fn impact(i: &NodeFailureImpact) -> ImpactModel {
+    ImpactModel {
+        node: i.node.clone(),
+        recovered: i.recovered.clone(),
+        down: i.down.clone(),
+        lost_services: i.lost_services.clone(),
+        memory_after: i.memory_after.clone(),
+        rto_seconds: i.rto_seconds.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tfplugin::Severity as DiagSeverity;
+
+    use super::*;
+
+    fn empty() -> AuditModel {
+        AuditModel {
+            critical_tags: Value::Null,
+            critical_vmids: Value::Null,
+            critical_name_patterns: Value::Null,
+            services: Value::Null,
+            infer_services: Value::Null,
+            balance_tolerance_percent: Value::Null,
+            journal_window: Value::Null,
+            rto_target: Value::Null,
+            fail_on: Value::Null,
+            risk: Value::Null,
+            findings: Value::Null,
+            counts: Value::Null,
+            distribution: Value::Null,
+            node_failure_impact: Value::Null,
+            report: Value::Null,
+            notes: Value::Null,
+        }
+    }
+
+    fn finding_of(code: &str, severity: Severity) -> Finding {
+        Finding {
+            code: code.into(),
+            severity,
+            title: format!("{code} title"),
+            detail: "detail".into(),
+            subjects: vec!["ct:110".into()],
+            remediation: "fix it".into(),
+            remediation_hcl: None,
+        }
+    }
+
+    fn report(findings: Vec<Finding>) -> Report {
+        Report {
+            risk: pveha_audit::risk::risk(&findings),
+            counts: pveha_audit::Counts::of(&findings),
+            findings,
+            distribution: Vec::new(),
+            node_failure_impact: Vec::new(),
+            notes: Vec::new(),
+            header: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_clock_is_the_clusters_when_the_ha_status_shows_it() {
+        let mut snap = pveha_model::Snapshot {
+            format: pveha_model::SNAPSHOT_FORMAT.into(),
+            pve_version: "8.4.1".into(),
+            captured_at: Some("2030-01-01T00:00:00Z".into()),
+            api: BTreeMap::new(),
+            auth: None,
+        };
+        use_cluster_clock(&mut snap);
+        assert_eq!(
+            snap.captured_at.as_deref(),
+            Some("2030-01-01T00:00:00Z"),
+            "no HA status: the local clock stays"
+        );
+        snap.api.insert(
+            "/cluster/ha/status/current".into(),
+            serde_json::json!([
+                {"type": "quorum", "id": "quorum", "timestamp": 1_900_000_000},
+                {"type": "master", "id": "master", "timestamp": 1_762_767_000},
+                {"type": "lrm", "id": "lrm:a", "timestamp": 1_762_767_006}
+            ]),
+        );
+        use_cluster_clock(&mut snap);
+        assert_eq!(snap.captured_at.as_deref(), Some("2025-11-10T09:30:06Z"));
+    }
+
+    #[test]
+    fn unset_options_are_the_engines_defaults() {
+        let mut diags = Diagnostics::new();
+        assert_eq!(options(&empty(), &mut diags), Some(Options::default()));
+        assert!(diags.iter().next().is_none());
+    }
+
+    #[test]
+    fn bad_options_point_at_their_attribute() {
+        let mut m = empty();
+        m.journal_window = Value::Known("24x".into());
+        m.critical_name_patterns = Value::Known(vec!["ok".into(), "traefik(".into()]);
+        m.critical_vmids = Value::Known(vec![-1]);
+        m.fail_on = Value::Known("severe".into());
+        let mut diags = Diagnostics::new();
+        assert!(options(&m, &mut diags).is_none());
+        assert!(fail_on(&m, &mut diags).is_none());
+        let paths: Vec<String> = diags
+            .iter()
+            .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "critical_vmids",
+                "critical_name_patterns[1]",
+                "journal_window",
+                "fail_on"
+            ]
+        );
+    }
+
+    #[test]
+    fn critical_findings_warn_without_fail_on() {
+        let r = report(vec![
+            finding_of("replicas-colocated", Severity::Critical),
+            finding_of("ha-imbalance", Severity::Medium),
+        ]);
+        let mut diags = Diagnostics::new();
+        findings_to_diagnostics(&r, None, &mut diags);
+        let all: Vec<_> = diags.iter().collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].severity, DiagSeverity::Warning);
+        assert!(all[0].summary.contains("replicas-colocated title"));
+        assert!(all[0].detail.contains("[critical] replicas-colocated"));
+    }
+
+    #[test]
+    fn fail_on_lists_every_finding_at_or_above_it_in_one_error() {
+        let r = report(vec![
+            finding_of("replicas-colocated", Severity::Critical),
+            finding_of("critical-not-ha", Severity::High),
+            finding_of("ha-imbalance", Severity::Medium),
+        ]);
+        let mut diags = Diagnostics::new();
+        findings_to_diagnostics(&r, Some(Severity::High), &mut diags);
+        let errors: Vec<_> = diags
+            .iter()
+            .filter(|d| d.severity == DiagSeverity::Error)
+            .collect();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].detail.contains("replicas-colocated")
+                && errors[0].detail.contains("critical-not-ha")
+        );
+        assert!(!errors[0].detail.contains("ha-imbalance"));
+        assert!(
+            diags.iter().all(|d| d.severity == DiagSeverity::Error),
+            "critical findings are already errors"
+        );
+
+        let mut diags = Diagnostics::new();
+        findings_to_diagnostics(&r, Some(Severity::Critical), &mut diags);
+        assert_eq!(
+            diags
+                .iter()
+                .filter(|d| d.severity == DiagSeverity::Error)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn fail_on_met_by_nothing_adds_no_error() {
+        let r = report(vec![finding_of("ha-imbalance", Severity::Medium)]);
+        let mut diags = Diagnostics::new();
+        findings_to_diagnostics(&r, Some(Severity::High), &mut diags);
+        assert!(diags.iter().next().is_none());
+    }
+
+    #[test]
+    fn the_model_carries_the_report_and_the_defaults() {
+        let r = report(vec![finding_of("no-backup", Severity::High)]);
+        let m = fill(empty(), &Options::default(), &r);
+        assert_eq!(m.risk.as_str(), Some("HIGH"));
+        assert_eq!(m.critical_tags, Value::Known(vec!["critical".to_string()]));
+        assert_eq!(m.journal_window.as_str(), Some("24h"));
+        assert_eq!(m.counts.as_ref().map(|c| c.high), Some(1));
+        assert!(m.report.as_str().is_some_and(|t| t.contains("no-backup")));
+    }
+}

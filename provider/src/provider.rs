@@ -1,0 +1,514 @@
+//! The `pveha` provider: its configuration (with the environment fallbacks of the most used Proxmox
+//! provider, so existing setups work unchanged), the client every resource and data source receives,
+//! and the registry of resources and data sources. It holds no resource logic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pveha_model::{ClusterResource, GuestKind, HaModel, Sid};
+use pveha_pve::cluster::ResourceType;
+use pveha_pve::{Auth, Client, ClientConfig, ClientOptions};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tfplugin::{
+    async_trait, resource, AttributePath, ConfigureRequest, Diagnostics, DynDataSource,
+    DynResource, Provider, Value,
+};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::diag;
+use crate::resources::rule::RuleResource;
+use crate::resources::{
+    group::GroupResource, guest_startup::GuestStartupResource, resource::HaResourceResource,
+};
+
+/// How long the inventory and HA lists are reused within one Terraform command. Every command starts a
+/// fresh provider process and every write made through the client invalidates the HA lists, so a long
+/// window only ever serves this process's own view; it keeps refresh at a constant number of requests.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Configuration of the `pveha` provider. Every attribute falls back to an environment variable.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Config {
+    /// Proxmox VE API endpoint, e.g. `https://192.168.1.137:8006`. Environment: `PROXMOX_VE_ENDPOINT`.
+    pub endpoint: Value<String>,
+    /// API token as `USER@REALM!TOKENID=SECRET`. Environment: `PROXMOX_VE_API_TOKEN`. Takes precedence over
+    /// `username`/`password`.
+    #[schemars(extend("x-tf-sensitive" = true))]
+    pub api_token: Value<String>,
+    /// User for ticket login, e.g. `root@pam`. Environment: `PROXMOX_VE_USERNAME`.
+    pub username: Value<String>,
+    /// Password for ticket login. Environment: `PROXMOX_VE_PASSWORD`.
+    #[schemars(extend("x-tf-sensitive" = true))]
+    pub password: Value<String>,
+    /// SHA-256 fingerprint of the server's certificate (`AB:CD:…`, as the web UI shows it); pins that
+    /// certificate. Environment: `PROXMOX_VE_TLS_FINGERPRINT`.
+    pub tls_fingerprint: Value<String>,
+    /// PEM of a private CA to trust, e.g. `file("pve-root-ca.pem")`. Environment: `PROXMOX_VE_CA_CERT`.
+    pub ca_cert: Value<String>,
+    /// Accept any server certificate. Defaults to `false`; prefer `tls_fingerprint`. Environment:
+    /// `PROXMOX_VE_INSECURE`.
+    pub insecure: Value<bool>,
+}
+
+/// The pveha provider.
+pub struct Pveha;
+
+#[async_trait]
+impl Provider for Pveha {
+    type Config = Config;
+    type Client = Pve;
+
+    fn type_name(&self) -> &'static str {
+        "pveha"
+    }
+
+    async fn configure(
+        &self,
+        req: ConfigureRequest<Config>,
+        diags: &mut Diagnostics,
+    ) -> Option<Pve> {
+        let settings = settings(&req.config, &|k| std::env::var(k).ok(), diags)?;
+        let client = match Client::with_options(
+            &settings,
+            ClientOptions {
+                ha_cache_ttl: CACHE_TTL,
+                ..Default::default()
+            },
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                diag::config_error(diags, &e);
+                return None;
+            }
+        };
+        // One request up front turns a wrong endpoint, certificate or credential into one clear error here
+        // instead of one per resource; the version is cached for the PVE 8/9 gates anyway.
+        if let Err(e) = client.version().await {
+            diag::api_error(
+                diags,
+                "connect to",
+                &format!("the Proxmox VE API at {}", settings.endpoint),
+                &e,
+                &[],
+            );
+            return None;
+        }
+        Some(Pve::new(client))
+    }
+
+    fn resources(&self) -> Vec<Box<dyn DynResource<Pve>>> {
+        vec![
+            resource(HaResourceResource),
+            resource(GroupResource),
+            resource(RuleResource),
+            resource(GuestStartupResource),
+        ]
+    }
+
+    fn data_sources(&self) -> Vec<Box<dyn DynDataSource<Pve>>> {
+        vec![
+            tfplugin::data_source(crate::data_sources::cluster::ClusterDataSource),
+            tfplugin::data_source(crate::data_sources::audit::AuditDataSource),
+        ]
+    }
+}
+
+/// A setting from the configuration, else from the environment; `Err(())` when it is unknown (plan time).
+fn pick(
+    value: &Value<String>,
+    env: &str,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ()> {
+    match value {
+        Value::Known(v) => Ok(Some(v.clone())),
+        Value::Unknown => Err(()),
+        Value::Null => Ok(getenv(env).filter(|v| !v.trim().is_empty())),
+    }
+}
+
+/// Builds the client settings from configuration and environment; errors name both attribute and variable.
+fn settings(
+    config: &Config,
+    getenv: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<ClientConfig> {
+    let fields = [
+        (&config.endpoint, "PROXMOX_VE_ENDPOINT"),
+        (&config.api_token, "PROXMOX_VE_API_TOKEN"),
+        (&config.username, "PROXMOX_VE_USERNAME"),
+        (&config.password, "PROXMOX_VE_PASSWORD"),
+        (&config.tls_fingerprint, "PROXMOX_VE_TLS_FINGERPRINT"),
+        (&config.ca_cert, "PROXMOX_VE_CA_CERT"),
+    ];
+    let mut picked = Vec::with_capacity(fields.len());
+    for (value, env) in fields {
+        match pick(value, env, getenv) {
+            Ok(v) => picked.push(v),
+            Err(()) => {
+                diags.error(
+                    "Provider configuration is not known yet",
+                    "The pveha provider block depends on values known only after apply. Configure it with values \
+                     known at plan time (variables, locals or environment variables).",
+                );
+                return None;
+            }
+        }
+    }
+    let [endpoint, token, username, password, fingerprint, ca_cert]: [Option<String>; 6] =
+        picked.try_into().ok()?;
+    let insecure = match &config.insecure {
+        Value::Known(b) => *b,
+        Value::Unknown => false,
+        Value::Null => match getenv("PROXMOX_VE_INSECURE").map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v.is_empty() || matches!(v.as_str(), "0" | "false" | "no") => false,
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => true,
+            Some(v) => {
+                diags.error_at(
+                    "insecure",
+                    "Invalid PROXMOX_VE_INSECURE",
+                    format!("PROXMOX_VE_INSECURE is {v:?}; use true or false."),
+                );
+                return None;
+            }
+        },
+    };
+    let Some(endpoint) = endpoint else {
+        diags.error_at(
+            "endpoint",
+            "Missing Proxmox VE endpoint",
+            "Set endpoint in the provider block or the PROXMOX_VE_ENDPOINT environment variable, \
+             e.g. https://192.168.1.137:8006.",
+        );
+        return None;
+    };
+    let auth = match (token, username, password) {
+        (Some(token), _, _) => Auth::token(token),
+        (None, Some(user), Some(pass)) => Auth::password(user, pass),
+        (None, Some(_), None) => {
+            diags.error_at(
+                "password",
+                "Missing Proxmox VE password",
+                "username is set but password is not: set password in the provider block or the \
+                 PROXMOX_VE_PASSWORD environment variable (or use api_token / PROXMOX_VE_API_TOKEN instead).",
+            );
+            return None;
+        }
+        (None, None, _) => {
+            diags.error_at(
+                "api_token",
+                "Missing Proxmox VE credentials",
+                "Set api_token in the provider block or the PROXMOX_VE_API_TOKEN environment variable \
+                 (USER@REALM!TOKENID=SECRET), or username and password (PROXMOX_VE_USERNAME and PROXMOX_VE_PASSWORD).",
+            );
+            return None;
+        }
+    };
+    let mut settings = ClientConfig::new(endpoint, auth);
+    settings.tls_fingerprint = fingerprint;
+    settings.ca_cert = ca_cert;
+    settings.insecure = insecure;
+    if let Err(e) = settings.validate() {
+        diag::config_error(diags, &e);
+        return None;
+    }
+    Some(settings)
+}
+
+/// What `configure` makes: the API client plus short-lived caches of the cluster inventory, so plan-time
+/// checks of many resources cost one request. Resources and data sources receive it through the context.
+pub struct Pve {
+    api: Client,
+    guests: Mutex<Option<(Instant, Arc<Vec<ClusterResource>>)>>,
+    nodes: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
+}
+
+impl Pve {
+    /// Wraps a configured client.
+    pub fn new(api: Client) -> Pve {
+        Pve {
+            api,
+            guests: Mutex::new(None),
+            nodes: Mutex::new(None),
+        }
+    }
+
+    /// The API client.
+    pub fn api(&self) -> &Client {
+        &self.api
+    }
+
+    /// The cluster's HA model (groups on PVE 8, rules on PVE 9), from the cached `/version`.
+    pub async fn ha_model(&self) -> pveha_pve::Result<HaModel> {
+        self.api.ha_model().await
+    }
+
+    /// Every guest (`/cluster/resources?type=vm`), one request per cache window however many callers.
+    pub async fn guests(&self) -> pveha_pve::Result<Arc<Vec<ClusterResource>>> {
+        let mut slot = self.guests.lock().await;
+        if let Some((at, list)) = slot.as_ref() {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(list.clone());
+            }
+        }
+        let list =
+            Arc::new(pveha_pve::cluster::resources(&self.api, Some(ResourceType::Vm)).await?);
+        *slot = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Forgets the cached inventory, after a change that moves guests.
+    pub async fn forget_guests(&self) {
+        *self.guests.lock().await = None;
+    }
+
+    /// The guest with `vmid`, if the cluster has one.
+    pub async fn guest(&self, vmid: u32) -> pveha_pve::Result<Option<ClusterResource>> {
+        let guests = self.guests().await?;
+        Ok(guests
+            .iter()
+            .find(|g| g.vmid == Some(u64::from(vmid)) && g.guest_kind().is_some())
+            .cloned())
+    }
+
+    /// The cluster's node names (`/cluster/status`), cached like the inventory.
+    pub async fn node_names(&self) -> pveha_pve::Result<Arc<Vec<String>>> {
+        let mut slot = self.nodes.lock().await;
+        if let Some((at, list)) = slot.as_ref() {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(list.clone());
+            }
+        }
+        let status = pveha_pve::cluster::status(&self.api).await?;
+        let mut names: Vec<String> = status
+            .into_iter()
+            .filter(|e| e.kind == "node")
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        let list = Arc::new(names);
+        *slot = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+}
+
+/// Checks that `sid` names a guest of the right kind, at plan time, with "did you mean" help; returns the
+/// sid when it is valid. Shared by the resources that take sids.
+pub async fn check_sid(
+    pve: &Pve,
+    raw: &str,
+    path: AttributePath,
+    diags: &mut Diagnostics,
+) -> Option<Sid> {
+    let parsed: Result<Sid, _> = raw.parse();
+    let guests = match pve.guests().await {
+        Ok(g) => g,
+        Err(e) => {
+            diag::api_error(diags, "read", "the cluster's guests", &e, &[]);
+            return None;
+        }
+    };
+    let find = |vmid: u32| {
+        guests
+            .iter()
+            .find(|g| g.vmid == Some(u64::from(vmid)) && g.guest_kind().is_some())
+    };
+    match parsed {
+        Err(pveha_model::SidError::BareVmid(vmid)) => {
+            let hint = match find(vmid).and_then(ClusterResource::sid) {
+                Some(sid) => format!(
+                    "Did you mean {sid}? Guest {vmid} is {}.",
+                    kind_words(sid.kind)
+                ),
+                None => format!("No guest with VMID {vmid} exists in the cluster."),
+            };
+            diags.error_at(
+                path,
+                "HA resource id needs its type",
+                format!("{raw:?} is a bare VMID; write the HA resource id as ct:<vmid> or vm:<vmid>. {hint}"),
+            );
+            None
+        }
+        Err(e) => {
+            diags.error_at(path, "Invalid HA resource id", format!("{e}."));
+            None
+        }
+        Ok(sid) => {
+            match find(sid.vmid) {
+                None => {
+                    diags.error_at(
+                    path,
+                    "No such guest",
+                    format!("{sid} names guest {}, but no guest with that VMID exists in the cluster.", sid.vmid),
+                );
+                    None
+                }
+                Some(g) => match g.guest_kind() {
+                    Some(kind) if kind != sid.kind => {
+                        let right = Sid::new(kind, sid.vmid);
+                        diags.error_at(
+                            path,
+                            "Wrong guest type in HA resource id",
+                            format!(
+                                "Guest {} is {}, so its HA resource id is {right}, not {sid}.",
+                                sid.vmid,
+                                kind_words(kind)
+                            ),
+                        );
+                        None
+                    }
+                    _ => Some(sid),
+                },
+            }
+        }
+    }
+}
+
+fn kind_words(kind: GuestKind) -> &'static str {
+    match kind {
+        GuestKind::Vm => "a QEMU virtual machine",
+        GuestKind::Ct => "an LXC container",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            endpoint: Value::Null,
+            api_token: Value::Null,
+            username: Value::Null,
+            password: Value::Null,
+            tls_fingerprint: Value::Null,
+            ca_cert: Value::Null,
+            insecure: Value::Null,
+        }
+    }
+
+    const TOKEN: &str = "root@pam!terraform=3f1e9c2a-7b4d-4e8f-9a6b-2c5d8e1f0a7b";
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn attribute_of_only_error(diags: &Diagnostics) -> (String, String) {
+        let d: Vec<_> = diags.iter().collect();
+        assert_eq!(d.len(), 1, "{d:?}");
+        (
+            d[0].attribute
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            d[0].detail.clone(),
+        )
+    }
+
+    #[test]
+    fn environment_fills_what_the_block_leaves_unset() {
+        let mut diags = Diagnostics::new();
+        let vars = env(&[
+            ("PROXMOX_VE_ENDPOINT", "https://127.0.0.1:8006"),
+            ("PROXMOX_VE_API_TOKEN", TOKEN),
+            ("PROXMOX_VE_INSECURE", "true"),
+        ]);
+        let s = settings(&config(), &vars, &mut diags).expect("settings");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(s.endpoint, "https://127.0.0.1:8006");
+        assert!(s.insecure);
+        assert!(matches!(s.auth, Auth::Token { .. }));
+    }
+
+    #[test]
+    fn the_block_wins_over_the_environment() {
+        let mut c = config();
+        c.endpoint = Value::Known("https://10.0.0.1:8006".into());
+        c.api_token = Value::Known(TOKEN.into());
+        let vars = env(&[("PROXMOX_VE_ENDPOINT", "https://127.0.0.1:8006")]);
+        let mut diags = Diagnostics::new();
+        let s = settings(&c, &vars, &mut diags).expect("settings");
+        assert_eq!(s.endpoint, "https://10.0.0.1:8006");
+    }
+
+    #[test]
+    fn missing_endpoint_names_attribute_and_variable() {
+        let mut diags = Diagnostics::new();
+        assert!(settings(
+            &config(),
+            &env(&[("PROXMOX_VE_API_TOKEN", TOKEN)]),
+            &mut diags
+        )
+        .is_none());
+        let (attr, detail) = attribute_of_only_error(&diags);
+        assert_eq!(attr, "endpoint");
+        assert!(detail.contains("PROXMOX_VE_ENDPOINT"), "{detail}");
+    }
+
+    #[test]
+    fn missing_credentials_name_attributes_and_variables() {
+        let mut diags = Diagnostics::new();
+        assert!(settings(
+            &config(),
+            &env(&[("PROXMOX_VE_ENDPOINT", "https://h:8006")]),
+            &mut diags
+        )
+        .is_none());
+        let (attr, detail) = attribute_of_only_error(&diags);
+        assert_eq!(attr, "api_token");
+        assert!(
+            detail.contains("PROXMOX_VE_API_TOKEN") && detail.contains("PROXMOX_VE_PASSWORD"),
+            "{detail}"
+        );
+
+        let mut diags = Diagnostics::new();
+        let vars = env(&[
+            ("PROXMOX_VE_ENDPOINT", "https://h:8006"),
+            ("PROXMOX_VE_USERNAME", "root@pam"),
+        ]);
+        assert!(settings(&config(), &vars, &mut diags).is_none());
+        assert_eq!(attribute_of_only_error(&diags).0, "password");
+    }
+
+    #[test]
+    fn password_login_is_built_from_username_and_password() {
+        let vars = env(&[
+            ("PROXMOX_VE_ENDPOINT", "https://h:8006"),
+            ("PROXMOX_VE_USERNAME", "root@pam"),
+            ("PROXMOX_VE_PASSWORD", "homelab-demo"),
+        ]);
+        let mut diags = Diagnostics::new();
+        let s = settings(&config(), &vars, &mut diags).expect("settings");
+        assert!(matches!(s.auth, Auth::Password { ref username, .. } if username == "root@pam"));
+    }
+
+    #[test]
+    fn a_bad_setting_points_at_its_attribute() {
+        let mut c = config();
+        c.tls_fingerprint = Value::Known("AB:CD".into());
+        let vars = env(&[
+            ("PROXMOX_VE_ENDPOINT", "https://h:8006"),
+            ("PROXMOX_VE_API_TOKEN", TOKEN),
+        ]);
+        let mut diags = Diagnostics::new();
+        assert!(settings(&c, &vars, &mut diags).is_none());
+        assert_eq!(attribute_of_only_error(&diags).0, "tls_fingerprint");
+    }
+
+    #[test]
+    fn unknown_configuration_is_reported_not_guessed() {
+        let mut c = config();
+        c.endpoint = Value::Unknown;
+        let mut diags = Diagnostics::new();
+        assert!(settings(&c, &env(&[]), &mut diags).is_none());
+        assert!(diags.has_errors());
+    }
+}
