@@ -19,6 +19,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+summary() {
+  python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("Risk: %s   (%s)" % (r["risk"], ", ".join("%d %s" % (n, s) for s, n in r["counts"].items() if n)))
+for f in r["findings"]:
+    print("  %-9s %-24s %s" % (f["severity"], f["code"], f["title"]))'
+}
+
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 terraform_bin() {
@@ -47,7 +56,7 @@ export PROXMOX_VE_TLS_FINGERPRINT="$fingerprint"
 sim() { curl -fsS -X "$1" "$url/_sim/$2" -H 'Content-Type: application/json' ${3:+-d "$3"} -k; }
 
 step "Audit before: what the seed's outage report found"
-"$bin/pveha" audit --format markdown | tee "$work/before.md"
+"$bin/pveha" audit --format json | summary
 
 step "terraform import + apply of examples/homelab (the blueprint as HCL)"
 mirror="$work/mirror/registry.terraform.io/pveha/pveha/0.1.0/linux_amd64"
@@ -76,7 +85,8 @@ step "Letting the HA manager run its rounds (simulated 2 minutes)"
 sim POST advance '{"seconds":120}' && echo
 
 step "Audit after: what remains, and why"
-"$bin/pveha" audit --format markdown | tee "$work/after.md"
+"$bin/pveha" audit --format json | summary
+echo "(pveha audit --format markdown prints the full report with the remediation HCL.)"
 
 step "Drift check: terraform plan -detailed-exitcode (0 = cluster matches the code)"
 (cd "$work" && "$tf" plan -input=false -detailed-exitcode -no-color >/dev/null) && echo "no drift"
@@ -85,12 +95,12 @@ step "Powering off node 'proxmox' (the node that took everything down in the see
 sim POST nodes/proxmox/power '{"on":false}' && echo
 sim POST advance '{"seconds":300}' && echo
 curl -fsS -k -H "Authorization: PVEAPIToken=$PROXMOX_VE_API_TOKEN" "$url/api2/json/cluster/resources?type=vm" |
-  python3 -c 'import json,sys
-guests = json.load(sys.stdin)["data"]
+  python3 -c '
+import json, sys
+guests = [g for g in json.load(sys.stdin)["data"] if g.get("name", "").startswith("traefik")]
 for g in sorted(guests, key=lambda g: g["vmid"]):
-    if g.get("name","").startswith("traefik"):
-        print(f"  ct:{g[\"vmid\"]:<5} {g[\"name\"]:<10} on {g[\"node\"]:<9} {g[\"status\"]}")
-running = [g for g in guests if g.get("name","").startswith("traefik") and g["status"] == "running"]
+    print("  ct:%-5s %-10s on %-9s %s" % (g["vmid"], g["name"], g["node"], g["status"]))
+running = [g for g in guests if g["status"] == "running" and g["node"] != "proxmox"]
 sys.exit(0 if len(running) == 2 else 1)'
 echo "Both Traefik instances are running on the surviving nodes."
 

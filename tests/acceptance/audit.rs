@@ -21,19 +21,31 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.stdout).with_context(|| format!("not JSON:\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .with_context(|| format!("not JSON:\n{}\n{}", self.stdout, self.stderr))
     }
 }
 
 /// Runs `pveha ARGS`, connected to `sim` through the provider's environment variables when given.
 async fn pveha(args: &[&str], sim: Option<&Sim>) -> Result<Run> {
     let mut cmd = tokio::process::Command::new(pveha_binary());
-    cmd.args(args).current_dir(workspace_root()).kill_on_drop(true);
-    for var in ["ENDPOINT", "API_TOKEN", "USERNAME", "PASSWORD", "TLS_FINGERPRINT", "CA_CERT", "INSECURE"] {
+    cmd.args(args)
+        .current_dir(workspace_root())
+        .kill_on_drop(true);
+    for var in [
+        "ENDPOINT",
+        "API_TOKEN",
+        "USERNAME",
+        "PASSWORD",
+        "TLS_FINGERPRINT",
+        "CA_CERT",
+        "INSECURE",
+    ] {
         cmd.env_remove(format!("PROXMOX_VE_{var}"));
     }
     if let Some(sim) = sim {
-        cmd.env("PROXMOX_VE_ENDPOINT", sim.endpoint()).env("PROXMOX_VE_API_TOKEN", TOKEN);
+        cmd.env("PROXMOX_VE_ENDPOINT", sim.endpoint())
+            .env("PROXMOX_VE_API_TOKEN", TOKEN);
         if let Some(fp) = sim.fingerprint() {
             cmd.env("PROXMOX_VE_TLS_FINGERPRINT", fp);
         }
@@ -49,19 +61,30 @@ async fn pveha(args: &[&str], sim: Option<&Sim>) -> Result<Run> {
 fn codes(report: &Value) -> BTreeSet<String> {
     report["findings"]
         .as_array()
-        .map(|a| a.iter().filter_map(|f| f["code"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["code"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// The findings with `code`.
 fn with_code<'a>(report: &'a Value, code: &str) -> Vec<&'a Value> {
-    report["findings"].as_array().map(|a| a.iter().filter(|f| f["code"] == code).collect()).unwrap_or_default()
+    report["findings"]
+        .as_array()
+        .map(|a| a.iter().filter(|f| f["code"] == code).collect())
+        .unwrap_or_default()
 }
 
 fn subjects(finding: &Value) -> Vec<String> {
     finding["subjects"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -75,89 +98,224 @@ fn assert_seed_problems(report: &Value) {
     assert!(matches!(risk, "HIGH" | "CRITICAL"), "risk {risk}");
     let colocated = with_code(report, "replicas-colocated");
     assert!(
-        colocated.iter().any(|f| { let s = subjects(f); s.contains(&"traefik".into()) && s.contains(&"proxmox".into()) }),
+        colocated.iter().any(|f| {
+            let s = subjects(f);
+            s.contains(&"traefik".into()) && s.contains(&"proxmox".into())
+        }),
         "traefik replicas co-located on proxmox: {colocated:?}"
     );
-    let not_ha: Vec<String> = with_code(report, "critical-not-ha").iter().flat_map(|f| subjects(f)).collect();
+    let not_ha: Vec<String> = with_code(report, "critical-not-ha")
+        .iter()
+        .flat_map(|f| subjects(f))
+        .collect();
     for sid in ["ct:110", "ct:121", "ct:132", "ct:134"] {
-        assert!(not_ha.contains(&sid.to_string()), "{sid} not HA-managed: {not_ha:?}");
+        assert!(
+            not_ha.contains(&sid.to_string()),
+            "{sid} not HA-managed: {not_ha:?}"
+        );
     }
-    assert!(!with_code(report, "no-placement-policy").is_empty(), "no HA groups");
+    assert!(
+        !with_code(report, "no-placement-policy").is_empty(),
+        "no HA groups"
+    );
     let counts: Vec<(String, u64)> = report["distribution"]
         .as_array()
-        .map(|a| a.iter().map(|d| (d["node"].as_str().unwrap_or_default().into(), d["ha_resources"].as_u64().unwrap_or(99))).collect())
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    (
+                        d["node"].as_str().unwrap_or_default().into(),
+                        d["ha_resources"].as_u64().unwrap_or(99),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    assert_eq!(counts, [("proxmox".into(), 0), ("proxmox2".into(), 3), ("proxmox3".into(), 4)]);
-    assert!(!with_code(report, "ha-imbalance").is_empty(), "0/3/4 is imbalanced");
+    assert_eq!(
+        counts,
+        [
+            ("proxmox".into(), 0),
+            ("proxmox2".into(), 3),
+            ("proxmox3".into(), 4)
+        ]
+    );
+    assert!(
+        !with_code(report, "ha-imbalance").is_empty(),
+        "0/3/4 is imbalanced"
+    );
     let memory = with_code(report, "memory-errors");
-    assert!(memory.iter().any(|f| subjects(f).contains(&"proxmox".into()) && f["detail"].as_str().unwrap_or_default().contains("IBECC")), "{memory:?}");
+    assert!(
+        memory
+            .iter()
+            .any(|f| subjects(f).contains(&"proxmox".into())
+                && f["detail"].as_str().unwrap_or_default().contains("IBECC")),
+        "{memory:?}"
+    );
     let fs = with_code(report, "filesystem-errors");
-    assert!(fs.iter().any(|f| subjects(f).contains(&"proxmox".into()) && f["detail"].as_str().unwrap_or_default().contains("EXT4")), "{fs:?}");
+    assert!(
+        fs.iter().any(|f| subjects(f).contains(&"proxmox".into())
+            && f["detail"].as_str().unwrap_or_default().contains("EXT4")),
+        "{fs:?}"
+    );
     let proxmox = report["node_failure_impact"]
         .as_array()
         .and_then(|a| a.iter().find(|i| i["node"] == "proxmox"))
         .cloned()
         .unwrap_or_default();
-    assert!(proxmox["lost_services"].as_array().is_some_and(|l| l.iter().any(|s| s == "traefik")), "{proxmox}");
-    assert_eq!(proxmox["rto_seconds"]["traefik"], Value::Null, "traefik stays down: {proxmox}");
+    assert!(
+        proxmox["lost_services"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|s| s == "traefik")),
+        "{proxmox}"
+    );
+    assert_eq!(
+        proxmox["rto_seconds"]["traefik"],
+        Value::Null,
+        "traefik stays down: {proxmox}"
+    );
 }
 
 #[tokio::test]
 async fn audit_of_the_seed_snapshot_reports_every_seed_problem() -> Result<()> {
-    let run = pveha(&["audit", "--snapshot", &fixture_arg(), "--format", "json"], None).await?;
+    let run = pveha(
+        &["audit", "--snapshot", &fixture_arg(), "--format", "json"],
+        None,
+    )
+    .await?;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let report = run.json()?;
     assert_seed_problems(&report);
-    for key in ["risk", "findings", "counts", "distribution", "node_failure_impact", "report"] {
+    for key in [
+        "risk",
+        "findings",
+        "counts",
+        "distribution",
+        "node_failure_impact",
+        "report",
+    ] {
         assert!(report.get(key).is_some(), "JSON has no {key}");
     }
     let f = &report["findings"][0];
-    for key in ["code", "severity", "title", "detail", "subjects", "remediation", "remediation_hcl"] {
+    for key in [
+        "code",
+        "severity",
+        "title",
+        "detail",
+        "subjects",
+        "remediation",
+        "remediation_hcl",
+    ] {
         assert!(f.get(key).is_some(), "finding has no {key}: {f}");
     }
 
     let md = pveha(&["audit", "--snapshot", &fixture_arg()], None).await?;
     assert_eq!(md.code, Some(0), "{}", md.stderr);
     assert!(md.stdout.starts_with("# "), "{}", md.stdout);
-    assert!(md.stdout.contains(&format!("**Risk: {}**", report["risk"].as_str().unwrap_or_default())), "{}", md.stdout);
-    assert!(md.stdout.contains("resource \"pveha_"), "remediation HCL: {}", md.stdout);
+    assert!(
+        md.stdout.contains(&format!(
+            "**Risk: {}**",
+            report["risk"].as_str().unwrap_or_default()
+        )),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout.contains("resource \"pveha_"),
+        "remediation HCL: {}",
+        md.stdout
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn audit_options_change_what_is_critical() -> Result<()> {
-    let base = pveha(&["audit", "--snapshot", &fixture_arg(), "--format", "json"], None).await?.json()?;
-    assert!(codes(&base).contains("critical-not-ha"));
-    // With no guest critical, nothing can be a critical guest without HA.
-    let none = pveha(&["audit", "--snapshot", &fixture_arg(), "--format", "json", "--critical-tag", "no-such-tag"], None)
-        .await?
-        .json()?;
-    assert!(!codes(&none).contains("critical-not-ha"), "{:?}", codes(&none));
-    let by_vmid = pveha(
-        &["audit", "--snapshot", &fixture_arg(), "--format", "json", "--critical-tag", "no-such-tag", "--critical-vmid", "135"],
+    let base = pveha(
+        &["audit", "--snapshot", &fixture_arg(), "--format", "json"],
         None,
     )
     .await?
     .json()?;
-    let not_ha: Vec<String> = with_code(&by_vmid, "critical-not-ha").iter().flat_map(|f| subjects(f)).collect();
+    assert!(codes(&base).contains("critical-not-ha"));
+    // With no guest critical, nothing can be a critical guest without HA.
+    let none = pveha(
+        &[
+            "audit",
+            "--snapshot",
+            &fixture_arg(),
+            "--format",
+            "json",
+            "--critical-tag",
+            "no-such-tag",
+        ],
+        None,
+    )
+    .await?
+    .json()?;
+    assert!(
+        !codes(&none).contains("critical-not-ha"),
+        "{:?}",
+        codes(&none)
+    );
+    let by_vmid = pveha(
+        &[
+            "audit",
+            "--snapshot",
+            &fixture_arg(),
+            "--format",
+            "json",
+            "--critical-tag",
+            "no-such-tag",
+            "--critical-vmid",
+            "135",
+        ],
+        None,
+    )
+    .await?
+    .json()?;
+    let not_ha: Vec<String> = with_code(&by_vmid, "critical-not-ha")
+        .iter()
+        .flat_map(|f| subjects(f))
+        .collect();
     assert!(not_ha.contains(&"ct:135".to_string()), "{not_ha:?}");
     Ok(())
 }
 
 #[tokio::test]
 async fn fail_on_exits_2_when_met_and_usage_errors_exit_2_with_one_line() -> Result<()> {
-    let met = pveha(&["audit", "--snapshot", &fixture_arg(), "--fail-on", "critical"], None).await?;
+    let met = pveha(
+        &[
+            "audit",
+            "--snapshot",
+            &fixture_arg(),
+            "--fail-on",
+            "critical",
+        ],
+        None,
+    )
+    .await?;
     assert_eq!(met.code, Some(2), "{}", met.stderr);
     assert!(met.stdout.contains("# "), "the report is still printed");
-    assert!(met.stderr.contains("at or above critical"), "{}", met.stderr);
+    assert!(
+        met.stderr.contains("at or above critical"),
+        "{}",
+        met.stderr
+    );
 
-    let bad = pveha(&["audit", "--snapshot", &fixture_arg(), "--fail-on", "severe"], None).await?;
+    let bad = pveha(
+        &["audit", "--snapshot", &fixture_arg(), "--fail-on", "severe"],
+        None,
+    )
+    .await?;
     assert_eq!(bad.code, Some(2));
     assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
 
     let nowhere = pveha(&["audit"], None).await?;
     assert_eq!(nowhere.code, Some(1));
-    assert!(nowhere.stderr.contains("PROXMOX_VE_ENDPOINT") && nowhere.stderr.contains("--snapshot"), "{}", nowhere.stderr);
+    assert!(
+        nowhere.stderr.contains("PROXMOX_VE_ENDPOINT") && nowhere.stderr.contains("--snapshot"),
+        "{}",
+        nowhere.stderr
+    );
     Ok(())
 }
 
@@ -168,7 +326,12 @@ async fn live_audit_equals_the_snapshot_audit_and_pveha_snapshot_round_trips() -
     assert_eq!(live.code, Some(0), "{}", live.stderr);
     let live = live.json()?;
     assert_seed_problems(&live);
-    let offline = pveha(&["audit", "--snapshot", &fixture_arg(), "--format", "json"], None).await?.json()?;
+    let offline = pveha(
+        &["audit", "--snapshot", &fixture_arg(), "--format", "json"],
+        None,
+    )
+    .await?
+    .json()?;
     assert_eq!(codes(&live), codes(&offline));
 
     let dir = tempfile::tempdir()?;
@@ -178,37 +341,78 @@ async fn live_audit_equals_the_snapshot_audit_and_pveha_snapshot_round_trips() -
     assert_eq!(snap.code, Some(0), "{}", snap.stderr);
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
     assert_eq!(doc["format"], "pveha-snapshot/1");
-    assert!(doc.get("auth").is_none(), "a snapshot never carries credentials");
-    assert!(doc["api"]["/nodes/proxmox/journal"].is_array(), "journals are captured");
-    let again = pveha(&["audit", "--snapshot", &file_arg, "--format", "json"], None).await?.json()?;
+    assert!(
+        doc.get("auth").is_none(),
+        "a snapshot never carries credentials"
+    );
+    assert!(
+        doc["api"]["/nodes/proxmox/journal"].is_array(),
+        "journals are captured"
+    );
+    let again = pveha(
+        &["audit", "--snapshot", &file_arg, "--format", "json"],
+        None,
+    )
+    .await?
+    .json()?;
     assert_eq!(codes(&again), codes(&live));
     Ok(())
 }
 
 /// The placement and HA-management findings the blueprint fixes.
-const FIXED_BY_BLUEPRINT: [&str; 5] =
-    ["replicas-colocated", "critical-not-ha", "no-placement-policy", "node-failure-outage", "critical-no-onboot"];
+const FIXED_BY_BLUEPRINT: [&str; 5] = [
+    "replicas-colocated",
+    "critical-not-ha",
+    "no-placement-policy",
+    "node-failure-outage",
+    "critical-no-onboot",
+];
 
 #[tokio::test]
 async fn the_homelab_blueprint_clears_placement_findings_and_keeps_hardware_ones() -> Result<()> {
     let tf = &each_terraform()[0];
     let sim = Sim::start_with(Sim::fixture("cluster-pve8.json"), &["--time-scale", "0"]).await?;
-    let before = pveha(&["audit", "--format", "json"], Some(&sim)).await?.json()?;
+    let before = pveha(&["audit", "--format", "json"], Some(&sim))
+        .await?
+        .json()?;
     assert_seed_problems(&before);
 
     let blueprint = std::fs::read_to_string(workspace_root().join("examples/homelab/main.tf"))?;
     let mut w = workdir(tf, &sim);
+    // The services the fixture already manages are adopted first, as a user of the blueprint would.
+    w.write_config(&blueprint);
+    for sid in ["ct:116", "ct:1250", "ct:100", "ct:113", "ct:122", "ct:131"] {
+        w.import(&format!("pveha_resource.service[\"{sid}\"]"), sid)
+            .await;
+    }
+    w.import("pveha_resource.mqtt_prod", "ct:130").await;
     w.try_apply(&blueprint).await.expect_success();
     // The HA manager places the new services and moves the restricted ones over its next rounds.
     sim.advance(300).await?;
-    let after = pveha(&["audit", "--format", "json", "--fail-on", "critical"], Some(&sim)).await?;
-    assert_eq!(after.code, Some(0), "no critical finding may remain:\n{}", after.stdout);
+    let after = pveha(
+        &["audit", "--format", "json", "--fail-on", "critical"],
+        Some(&sim),
+    )
+    .await?;
+    assert_eq!(
+        after.code,
+        Some(0),
+        "no critical finding may remain:\n{}",
+        after.stdout
+    );
     let after = after.json()?;
     let left = codes(&after);
     for code in FIXED_BY_BLUEPRINT {
-        assert!(!left.contains(code), "{code} remains: {:#}", after["findings"]);
+        assert!(
+            !left.contains(code),
+            "{code} remains: {:#}",
+            after["findings"]
+        );
     }
-    assert!(left.contains("memory-errors") && left.contains("filesystem-errors"), "hardware stays: {left:?}");
+    assert!(
+        left.contains("memory-errors") && left.contains("filesystem-errors"),
+        "hardware stays: {left:?}"
+    );
     let md = pveha(&["audit"], Some(&sim)).await?;
     assert!(md.stdout.contains("**Risk: "), "{}", md.stdout);
     w.destroy().await;
@@ -223,20 +427,34 @@ async fn audit_data_source_warns_on_critical_findings_and_fail_on_fails_plan() -
         let plain = hcl("data \"pveha_audit\" \"ha\" {}\n\noutput \"risk\" {\n  value = data.pveha_audit.ha.risk\n}\n");
         let plan = w.plan(&plain).await;
         let out = plan.output.combined();
-        assert!(plan.output.success() || plan.output.code == Some(2), "{}", plan.output);
+        assert!(
+            plan.output.success() || plan.output.code == Some(2),
+            "{}",
+            plan.output
+        );
         assert!(out.contains("Warning: Critical HA finding"), "{out}");
         assert!(out.contains("replicas-colocated"), "{out}");
 
         w.try_apply(&plain).await.expect_success();
         let s = w.state().await;
         let ds = "data.pveha_audit.ha";
-        assert!(matches!(s.attr(ds, "risk").and_then(Value::as_str), Some("HIGH" | "CRITICAL")));
+        assert!(matches!(
+            s.attr(ds, "risk").and_then(Value::as_str),
+            Some("HIGH" | "CRITICAL")
+        ));
         s.expect_attr(ds, "critical_tags", serde_json::json!(["critical"]))
             .expect_attr(ds, "journal_window", "24h")
             .expect_attr(ds, "infer_services", true);
         assert!(s.attr(ds, "counts.critical").and_then(Value::as_u64) > Some(0));
-        assert!(s.attr(ds, "report").and_then(Value::as_str).is_some_and(|r| r.contains("traefik")));
-        let impact = s.attr(ds, "node_failure_impact").and_then(Value::as_array).cloned().unwrap_or_default();
+        assert!(s
+            .attr(ds, "report")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.contains("traefik")));
+        let impact = s
+            .attr(ds, "node_failure_impact")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(impact.len(), 3, "one entry per online node");
 
         let failing = hcl("data \"pveha_audit\" \"ha\" {\n  fail_on = \"critical\"\n}\n");
@@ -254,12 +472,16 @@ async fn audit_data_source_options_are_checked_at_their_attribute() -> Result<()
     for tf in each_terraform() {
         let sim = sim8().await?;
         let mut w = workdir(tf, &sim);
-        w.plan_only(&hcl("data \"pveha_audit\" \"ha\" {\n  journal_window = \"soon\"\n}\n"))
-            .await
-            .expect_error(&loose("'soon' is not a duration"), Some("journal_window"));
-        w.plan_only(&hcl("data \"pveha_audit\" \"ha\" {\n  fail_on = \"severe\"\n}\n"))
-            .await
-            .expect_error(&loose("'severe' is not a severity"), Some("fail_on"));
+        w.plan_only(&hcl(
+            "data \"pveha_audit\" \"ha\" {\n  journal_window = \"soon\"\n}\n",
+        ))
+        .await
+        .expect_error(&loose("'soon' is not a duration"), Some("journal_window"));
+        w.plan_only(&hcl(
+            "data \"pveha_audit\" \"ha\" {\n  fail_on = \"severe\"\n}\n",
+        ))
+        .await
+        .expect_error(&loose("'severe' is not a severity"), Some("fail_on"));
     }
     Ok(())
 }

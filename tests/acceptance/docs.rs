@@ -43,9 +43,17 @@ fn object_fields(ty: &Value) -> Option<&serde_json::Map<String, Value>> {
 }
 
 /// Every (path, expected line prefix) of a block's attributes, nested ones included.
-fn expected_lines(attrs: &serde_json::Map<String, Value>, parent: &str, out: &mut Vec<(String, String)>) {
+fn expected_lines(
+    attrs: &serde_json::Map<String, Value>,
+    parent: &str,
+    out: &mut Vec<(String, String)>,
+) {
     for (name, a) in attrs {
-        let path = if parent.is_empty() { name.clone() } else { format!("{parent}.{name}") };
+        let path = if parent.is_empty() {
+            name.clone()
+        } else {
+            format!("{parent}.{name}")
+        };
         let words = match a.get("nested_type") {
             Some(n) => {
                 let mode = match n["nesting_mode"].as_str() {
@@ -61,8 +69,10 @@ fn expected_lines(attrs: &serde_json::Map<String, Value>, parent: &str, out: &mu
             }
             None => {
                 if let Some(fields) = object_fields(&a["type"]) {
-                    let inner: serde_json::Map<String, Value> =
-                        fields.iter().map(|(k, t)| (k.clone(), serde_json::json!({ "type": t }))).collect();
+                    let inner: serde_json::Map<String, Value> = fields
+                        .iter()
+                        .map(|(k, t)| (k.clone(), serde_json::json!({ "type": t })))
+                        .collect();
                     expected_lines(&inner, &path, out);
                 }
                 type_words(&a["type"])
@@ -86,13 +96,16 @@ fn section<'a>(page: &'a str, path: &str) -> &'a str {
 }
 
 fn check_page(page_path: &str, block: &Value, missing: &mut Vec<String>) -> Result<()> {
-    let page = std::fs::read_to_string(workspace_root().join(page_path)).with_context(|| page_path.to_string())?;
+    let page = std::fs::read_to_string(workspace_root().join(page_path))
+        .with_context(|| page_path.to_string())?;
     let attrs = block["attributes"].as_object().cloned().unwrap_or_default();
     let mut lines = Vec::new();
     expected_lines(&attrs, "", &mut lines);
     for (path, line) in lines {
         if !section(&page, &path).contains(&line) {
-            missing.push(format!("{page_path}: {path} (expected a line starting `{line}`)"));
+            missing.push(format!(
+                "{page_path}: {path} (expected a line starting `{line}`)"
+            ));
         }
     }
     Ok(())
@@ -104,22 +117,36 @@ async fn every_served_attribute_is_documented_with_its_type() -> Result<()> {
     let mut w = Workdir::new(tf);
     w.write_config(&hcl(""));
     w.init().await;
-    let out = w.run(&["providers", "schema", "-json"]).await.expect_success();
+    let out = w
+        .run(&["providers", "schema", "-json"])
+        .await
+        .expect_success();
     let json: Value = serde_json::from_str(&out.stdout).context("providers schema -json")?;
     let schemas = &json["provider_schemas"]["registry.terraform.io/pveha/pveha"];
     let mut missing = Vec::new();
     check_page("docs/index.md", &schemas["provider"]["block"], &mut missing)?;
     let mut documented = 0;
-    for (kind, dir) in [("resource_schemas", "resources"), ("data_source_schemas", "data-sources")] {
+    for (kind, dir) in [
+        ("resource_schemas", "resources"),
+        ("data_source_schemas", "data-sources"),
+    ] {
         let types = schemas[kind].as_object().cloned().unwrap_or_default();
         assert!(!types.is_empty(), "the provider serves no {kind}");
         for (name, schema) in types {
             let short = name.strip_prefix("pveha_").unwrap_or(&name);
-            check_page(&format!("docs/{dir}/{short}.md"), &schema["block"], &mut missing)?;
+            check_page(
+                &format!("docs/{dir}/{short}.md"),
+                &schema["block"],
+                &mut missing,
+            )?;
             documented += 1;
         }
     }
     assert_eq!(documented, 6, "4 resources and 2 data sources");
-    assert!(missing.is_empty(), "undocumented or mistyped attributes (run `make docs`):\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "undocumented or mistyped attributes (run `make docs`):\n{}",
+        missing.join("\n")
+    );
     Ok(())
 }

@@ -19,7 +19,11 @@ struct Example {
 
 impl Example {
     fn name(&self) -> String {
-        self.dir.strip_prefix(workspace_root()).unwrap_or(&self.dir).display().to_string()
+        self.dir
+            .strip_prefix(workspace_root())
+            .unwrap_or(&self.dir)
+            .display()
+            .to_string()
     }
 
     /// The file as a complete configuration: the provider header is added unless the file has its own.
@@ -59,16 +63,31 @@ fn examples() -> Result<Vec<Example>> {
                 .iter()
                 .map(|f| dir.join(f))
                 .find(|p| p.is_file())
-                .with_context(|| format!("{} has no provider.tf, resource.tf or data-source.tf", dir.display()))?;
-            Ok(Example { config: std::fs::read_to_string(&file)?, dir })
+                .with_context(|| {
+                    format!(
+                        "{} has no provider.tf, resource.tf or data-source.tf",
+                        dir.display()
+                    )
+                })?;
+            Ok(Example {
+                config: std::fs::read_to_string(&file)?,
+                dir,
+            })
         })
         .collect()
 }
 
 fn example(rel: &str) -> Result<Example> {
     let dir = workspace_root().join("examples").join(rel);
-    let file = if rel.starts_with("resources/") { "resource.tf" } else { "data-source.tf" };
-    Ok(Example { config: std::fs::read_to_string(dir.join(file))?, dir })
+    let file = if rel.starts_with("resources/") {
+        "resource.tf"
+    } else {
+        "data-source.tf"
+    };
+    Ok(Example {
+        config: std::fs::read_to_string(dir.join(file))?,
+        dir,
+    })
 }
 
 fn supports(tf: &Terraform, ex: &Example) -> bool {
@@ -78,7 +97,11 @@ fn supports(tf: &Terraform, ex: &Example) -> bool {
 #[tokio::test]
 async fn every_example_validates_with_every_terraform_that_supports_it() -> Result<()> {
     let all = examples()?;
-    assert!(all.len() >= 7, "provider, 4 resources, 2 data sources: found {}", all.len());
+    assert!(
+        all.len() >= 7,
+        "provider, 4 resources, 2 data sources: found {}",
+        all.len()
+    );
     for tf in each_terraform() {
         for ex in all.iter().filter(|ex| supports(tf, ex)) {
             let mut w = Workdir::new(tf);
@@ -103,16 +126,31 @@ fn imports(script: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn every_resource_example_has_an_import_script_for_an_address_it_declares() -> Result<()> {
-    let resources: Vec<Example> = examples()?.into_iter().filter(|e| e.name().contains("resources/")).collect();
+    let resources: Vec<Example> = examples()?
+        .into_iter()
+        .filter(|e| e.name().contains("resources/"))
+        .collect();
     assert_eq!(resources.len(), 4);
     for ex in &resources {
-        let script = std::fs::read_to_string(ex.dir.join("import.sh")).with_context(|| format!("{}/import.sh", ex.name()))?;
+        let script = std::fs::read_to_string(ex.dir.join("import.sh"))
+            .with_context(|| format!("{}/import.sh", ex.name()))?;
         let lines = imports(&script);
         assert!(!lines.is_empty(), "{}/import.sh imports nothing", ex.name());
         for (address, _) in lines {
-            let Some((kind, name)) = address.split_once('.') else { bail!("{address} is not TYPE.NAME") };
-            assert!(ex.dir.ends_with(kind), "{}/import.sh imports a {kind}", ex.name());
-            assert!(ex.config.contains(&format!("resource \"{kind}\" \"{name}\"")), "{} declares no {address}", ex.name());
+            let Some((kind, name)) = address.split_once('.') else {
+                bail!("{address} is not TYPE.NAME")
+            };
+            assert!(
+                ex.dir.ends_with(kind),
+                "{}/import.sh imports a {kind}",
+                ex.name()
+            );
+            assert!(
+                ex.config
+                    .contains(&format!("resource \"{kind}\" \"{name}\"")),
+                "{} declares no {address}",
+                ex.name()
+            );
         }
     }
     Ok(())
@@ -132,7 +170,12 @@ async fn resource_examples_plan_against_the_simulator() -> Result<()> {
         let sim = if pve9 { sim9().await? } else { sim8().await? };
         let mut w = workdir(tf, &sim);
         let plan = w.plan(&ex.hcl()).await;
-        assert_eq!(plan.outcome, PlanOutcome::Changes, "{rel} must plan cleanly:\n{}", plan.output);
+        assert_eq!(
+            plan.outcome,
+            PlanOutcome::Changes,
+            "{rel} must plan cleanly:\n{}",
+            plan.output
+        );
     }
     Ok(())
 }
@@ -157,7 +200,10 @@ async fn resource_examples_apply_and_import_with_their_scripts() -> Result<()> {
 #[tokio::test]
 async fn the_audit_example_warns_with_its_check_block_and_fail_on_fails_plan() -> Result<()> {
     let ex = example("data-sources/pveha_audit")?;
-    let newest = each_terraform().iter().find(|tf| supports(tf, &ex)).context("no Terraform >= 1.5 found")?;
+    let newest = each_terraform()
+        .iter()
+        .find(|tf| supports(tf, &ex))
+        .context("no Terraform >= 1.5 found")?;
     let sim = sim8().await?;
     let mut w = workdir(newest, &sim);
     let plan = w.plan(&ex.hcl()).await;
@@ -165,11 +211,23 @@ async fn the_audit_example_warns_with_its_check_block_and_fail_on_fails_plan() -
     let out = plan.output.combined();
     assert!(out.contains("Warning: Critical HA finding"), "{out}");
     assert!(out.contains("Check block assertion failed"), "{out}");
-    let check = out.split("Check block assertion failed").nth(1).unwrap_or_default();
-    assert!(check.contains("critical findings") && check.contains("replicas-colocated"), "{out}");
+    let check = out
+        .split("Check block assertion failed")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        check.contains("critical findings") && check.contains("replicas-colocated"),
+        "{out}"
+    );
 
-    let strict = ex.hcl().replace("# fail_on = \"critical\"", "fail_on = \"critical\"");
-    assert_ne!(strict, ex.hcl(), "the example carries the commented fail_on line");
+    let strict = ex
+        .hcl()
+        .replace("# fail_on = \"critical\"", "fail_on = \"critical\"");
+    assert_ne!(
+        strict,
+        ex.hcl(),
+        "the example carries the commented fail_on line"
+    );
     w.plan_only(&strict)
         .await
         .expect_error(&loose("HA audit failed"), Some("fail_on"))

@@ -11,8 +11,10 @@ mod guest_startup;
 mod homelab;
 mod protocol;
 mod provider_config;
+mod reliability;
 mod resource;
 mod rule;
+mod security;
 mod sim;
 
 use pveha_acceptance::{terraforms, workspace_root};

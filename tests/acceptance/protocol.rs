@@ -313,6 +313,10 @@ output "echo" {
             applied.state.outputs.get("echo"),
             Some(&json!(id.to_uppercase()))
         );
+        // The harness reads the state file itself; it must agree with terraform's own view.
+        let shown = w.show_state().await;
+        assert_eq!(shown.resources, applied.state.resources);
+        assert_eq!(shown.outputs, applied.state.outputs);
     }
 }
 

@@ -150,7 +150,9 @@ impl PluginLifecycle {
         let (Ok(started), Ok(exited)) = (
             Regex::new(r"plugin started: path=(\S+) pid=(\d+)"),
             // Terraform 1.0 logs `path=… pid=…`; newer go-plugin versions log `plugin=… id=…`.
-            Regex::new(r#"plugin process exited: (?:path|plugin)=(\S+) (?:pid|id)=(\d+)(?: error="?([^"\n]*))?"#),
+            Regex::new(
+                r#"plugin process exited: (?:path|plugin)=(\S+) (?:pid|id)=(\d+)(?: error="?([^"\n]*))?"#,
+            ),
         ) else {
             return life;
         };
@@ -194,7 +196,11 @@ mod tests {
         assert_eq!(life.started_matching("pvehatest"), [4242]);
         assert_eq!(
             life.exited,
-            [(4242, None), (77, Some("signal: killed".into())), (88, None)]
+            [
+                (4242, None),
+                (77, Some("signal: killed".into())),
+                (88, None)
+            ]
         );
         assert_eq!(life.forced_kills, 1);
     }

@@ -308,8 +308,22 @@ impl Workdir {
         out
     }
 
-    /// The current state, from `terraform show -json`.
+    /// The current state, read from the local `terraform.tfstate` (empty before the first apply).
     pub async fn state(&mut self) -> State {
+        let path = self.path().join("terraform.tfstate");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return State::default(),
+            Err(e) => panic!("cannot read {}: {e}", path.display()),
+        };
+        match serde_json::from_str(&text) {
+            Ok(json) => State::from_tfstate(&json),
+            Err(e) => panic!("{} is not JSON ({e}):\n{text}", path.display()),
+        }
+    }
+
+    /// The current state as `terraform show -json` prints it (runs terraform; `state` is cheaper).
+    pub async fn show_state(&mut self) -> State {
         self.ensure_init().await;
         State::parse(&self.show_json(&[]).await)
     }

@@ -1,11 +1,14 @@
 //! `pveha`: the companion CLI. Thin: parses the command line and hands each subcommand to its module.
 //! Usage errors print one line and exit 2.
 
+mod audit;
+mod connect;
 mod sim;
+mod snapshot;
 
 use clap::{Parser, Subcommand};
 
-/// Proxmox VE HA tooling: simulator (and later audit and snapshot).
+/// Proxmox VE HA tooling: a simulator, the HA audit and cluster snapshots.
 #[derive(Parser)]
 #[command(name = "pveha", version, about)]
 struct Cli {
@@ -17,6 +20,10 @@ struct Cli {
 enum Command {
     /// Serve a simulated Proxmox VE API loaded from a snapshot.
     Sim(sim::SimArgs),
+    /// Audit a cluster's HA setup (live, or a --snapshot file) and print the report.
+    Audit(audit::AuditArgs),
+    /// Capture a live cluster into a pveha-snapshot/1 file (for offline audits and `pveha sim`).
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 fn main() {
@@ -50,6 +57,8 @@ fn main() {
     };
     let code = match cli.command {
         Command::Sim(args) => sim::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
     };
     std::process::exit(code);
 }

@@ -114,6 +114,11 @@ async fn serve(
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start: {e}")),
     };
+    // Handlers go in before the greeting: a caller may signal as soon as it has read the address.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on {}", running.base_url());
     if let Some(fp) = running.fingerprint() {
@@ -121,7 +126,7 @@ async fn serve(
     }
     let _ = out.flush();
     drop(out);
-    wait_for_signal().await;
+    signals.wait().await;
     let state = running.snapshot();
     running.shutdown().await;
     if let Some(path) = state_out {
@@ -134,24 +139,25 @@ async fn serve(
     0
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, registered up front so that none is missed.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }

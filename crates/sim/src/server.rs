@@ -137,12 +137,16 @@ fn parse_body(content_type: &str, body: &[u8]) -> Result<Vec<(String, Raw)>, Api
     Ok(parse_pairs(&text))
 }
 
-/// Serve one request.
-pub async fn handle(
+/// Serve one request. Generic over the body so that tests and fuzzers can call it without a socket.
+pub async fn handle<B>(
     shared: Arc<Shared>,
     peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, DropConnection> {
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, DropConnection>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -348,7 +352,9 @@ pub async fn accept_loop(
         let tls = tls.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(shared.clone(), peer, req));
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                handle(shared.clone(), peer, req)
+            });
             let builder = hyper::server::conn::http1::Builder::new();
             match tls {
                 Some(acceptor) => {

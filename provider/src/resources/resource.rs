@@ -517,11 +517,33 @@ async fn move_to(ctx: &Context<Pve>, pve: &Pve, sid: Sid, node: &str, diags: &mu
                 );
                 return;
             }
+            // The HA manager drops a move to a node that is offline; waiting would only run out the clock.
+            Ok(_) if node_offline(pve, node).await => {
+                diags.error_at(
+                    "node",
+                    format!("Unable to move {object} to {node}"),
+                    format!("Node {node} is offline, so the HA manager dropped the move and the service stays where \
+                             it was. Bring {node} back online (or choose another node), then apply again."),
+                );
+                return;
+            }
             Ok(_) => {}
             Err(e) => return diag::api_error(diags, "move", &object, &e, &[]),
         }
     }
+    // The cached status and inventory still show the old node; the read-back must see the new one.
+    pve.api().invalidate_ha_cache();
     pve.forget_guests().await;
+}
+
+/// Whether the cluster reports `node` offline right now (uncached; an error means "not known to be offline").
+async fn node_offline(pve: &Pve, node: &str) -> bool {
+    match pveha_pve::cluster::status(pve.api()).await {
+        Ok(entries) => entries
+            .iter()
+            .any(|e| e.kind == "node" && e.name == node && e.online == Some(false)),
+        Err(_) => false,
+    }
 }
 
 /// Whether the status shows the service settled on `node`.

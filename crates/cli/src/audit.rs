@@ -1,0 +1,278 @@
+//! `pveha audit`: audits a live cluster (captured with the client, as the `pveha_audit` data source does) or
+//! a `--snapshot` file, and prints the report as Markdown or as JSON with the data source's field names.
+//! `--fail-on SEVERITY` exits 2 when a finding meets it. Output only; the engine does the judging.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, ValueEnum};
+use pveha_audit::{Options, Report, Severity};
+use pveha_model::Snapshot;
+
+use crate::connect::ConnectArgs;
+
+/// Output format of `pveha audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The report: summary, findings, distribution, node-failure impact, remediation with HCL.
+    Markdown,
+    /// The `pveha_audit` data source's results as one JSON object.
+    Json,
+}
+
+/// Flags of `pveha audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Audit this pveha-snapshot/1 file instead of a live cluster.
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// A tag marking critical guests (repeatable; default: critical).
+    #[arg(long = "critical-tag", value_name = "TAG")]
+    critical_tags: Vec<String>,
+    /// A critical guest's VMID (repeatable).
+    #[arg(long = "critical-vmid", value_name = "VMID")]
+    critical_vmids: Vec<u64>,
+    /// A regular expression on guest names marking critical guests (repeatable).
+    #[arg(long = "critical-name", value_name = "REGEX")]
+    critical_names: Vec<String>,
+    /// A service and its replicas, NAME=VMID,VMID (repeatable).
+    #[arg(long = "service", value_name = "NAME=VMIDS", value_parser = parse_service)]
+    services: Vec<(String, Vec<u64>)>,
+    /// Do not infer services from guest names (traefik / traefik-2).
+    #[arg(long)]
+    no_infer_services: bool,
+    /// Allowed HA load difference between online nodes, percent (default 25).
+    #[arg(long, value_name = "P")]
+    balance_tolerance_percent: Option<f64>,
+    /// How far back the journal is searched, from the snapshot's time (default 24h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    journal_window: Option<std::time::Duration>,
+    /// Recovery time critical services must stay under (default 2m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    rto_target: Option<std::time::Duration>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    format: Format,
+    /// Exit 2 when a finding has this severity or a higher one (critical, high, medium, low, info).
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    fail_on: Option<Severity>,
+}
+
+fn parse_service(text: &str) -> Result<(String, Vec<u64>), String> {
+    let (name, list) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=VMID,VMID"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("{text:?} has no service name"));
+    }
+    let vmids = list
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{v:?} in {text:?} is not a VMID"))
+        })
+        .collect::<Result<Vec<u64>, String>>()?;
+    Ok((name.to_string(), vmids))
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    pveha_audit::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    text.parse()
+}
+
+impl AuditArgs {
+    /// The engine's options from the flags, the data source's defaults for the rest.
+    fn options(&self) -> Options {
+        let mut o = Options::default();
+        if !self.critical_tags.is_empty() {
+            o.critical_tags = self.critical_tags.clone();
+        }
+        o.critical_vmids = self.critical_vmids.clone();
+        o.critical_name_patterns = self.critical_names.clone();
+        let mut services: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (name, vmids) in &self.services {
+            services.entry(name.clone()).or_default().extend(vmids);
+        }
+        o.services = services;
+        o.infer_services = !self.no_infer_services;
+        if let Some(p) = self.balance_tolerance_percent {
+            o.balance_tolerance_percent = p;
+        }
+        if let Some(w) = self.journal_window {
+            o.journal_window = w;
+        }
+        if let Some(t) = self.rto_target {
+            o.rto_target = t;
+        }
+        o
+    }
+}
+
+/// The report as the data source's results, one JSON object (plus `report`, the Markdown).
+pub fn to_json(report: &Report) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(report).context("serializing the report")?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the report is not a JSON object"))?;
+    obj.insert(
+        "report".into(),
+        serde_json::Value::String(report.to_markdown()),
+    );
+    Ok(value)
+}
+
+/// Runs `pveha audit`; returns the exit code (usage errors are 2, like a met `--fail-on`).
+pub fn run(args: AuditArgs) -> i32 {
+    let options = args.options();
+    if let Err(e) = options.check() {
+        eprintln!("pveha audit: {e}");
+        return 2;
+    }
+    if let Some(p) = args
+        .balance_tolerance_percent
+        .filter(|p| !p.is_finite() || *p < 0.0)
+    {
+        eprintln!("pveha audit: --balance-tolerance-percent must be 0 or more, got {p}");
+        return 2;
+    }
+    let (snapshot, warnings) = match load(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pveha audit: {e:#}");
+            return 1;
+        }
+    };
+    let mut report = match pveha_audit::audit(&snapshot, &options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pveha audit: {e}");
+            return 1;
+        }
+    };
+    report.notes.extend(warnings);
+    let text = match args.format {
+        Format::Markdown => report.to_markdown(),
+        Format::Json => {
+            match to_json(&report).and_then(|v| Ok(serde_json::to_string_pretty(&v)?)) {
+                Ok(t) => t + "\n",
+                Err(e) => {
+                    eprintln!("pveha audit: {e:#}");
+                    return 1;
+                }
+            }
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return 1;
+    }
+    match args.fail_on {
+        Some(threshold) if report.at_or_above(threshold).next().is_some() => {
+            let n = report.at_or_above(threshold).count();
+            eprintln!("pveha audit: {n} finding(s) at or above {threshold} (--fail-on {threshold}); risk {}", report.risk);
+            2
+        }
+        _ => 0,
+    }
+}
+
+/// The snapshot to audit, from the file or captured live, with the capture's warnings.
+fn load(args: &AuditArgs) -> Result<(Snapshot, Vec<String>)> {
+    if let Some(path) = &args.snapshot {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let snapshot = Snapshot::from_json(&text).with_context(|| path.display().to_string())?;
+        return Ok((snapshot, Vec::new()));
+    }
+    let client = args.connect.client()?;
+    let capture = crate::snapshot::capture_live(&client)?;
+    Ok((capture.snapshot, capture.warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: AuditArgs,
+    }
+
+    fn parse(argv: &[&str]) -> AuditArgs {
+        let mut full = vec!["pveha-audit"];
+        full.extend_from_slice(argv);
+        Wrap::try_parse_from(full).unwrap().args
+    }
+
+    #[test]
+    fn flags_become_the_engines_options() {
+        let a = parse(&[
+            "--critical-tag",
+            "tier0",
+            "--critical-vmid",
+            "110",
+            "--critical-name",
+            "^traefik",
+            "--service",
+            "dns=100,113",
+            "--service",
+            "dns=114",
+            "--no-infer-services",
+            "--balance-tolerance-percent",
+            "10",
+            "--journal-window",
+            "7d",
+            "--rto-target",
+            "5m",
+        ]);
+        let o = a.options();
+        assert_eq!(o.critical_tags, ["tier0"]);
+        assert_eq!(o.critical_vmids, [110]);
+        assert_eq!(o.critical_name_patterns, ["^traefik"]);
+        assert_eq!(o.services.get("dns"), Some(&vec![100, 113, 114]));
+        assert!(!o.infer_services);
+        assert_eq!(o.balance_tolerance_percent, 10.0);
+        assert_eq!(o.journal_window.as_secs(), 7 * 86_400);
+        assert_eq!(o.rto_target.as_secs(), 300);
+    }
+
+    #[test]
+    fn no_flags_give_the_data_sources_defaults() {
+        assert_eq!(parse(&[]).options(), Options::default());
+    }
+
+    #[test]
+    fn malformed_values_are_usage_errors() {
+        for argv in [
+            &["--service", "dns"][..],
+            &["--service", "=1"],
+            &["--service", "dns=1,x"],
+            &["--journal-window", "soon"],
+            &["--fail-on", "severe"],
+            &["--format", "yaml"],
+        ] {
+            let mut full = vec!["pveha-audit"];
+            full.extend_from_slice(argv);
+            assert!(
+                Wrap::try_parse_from(full).is_err(),
+                "{argv:?} should be refused"
+            );
+        }
+    }
+}
