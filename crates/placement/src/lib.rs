@@ -5,12 +5,15 @@
 //! and read no clock; its truth is upstream's regression scenarios under `tests/scenarios/`.
 
 mod affinity;
+#[cfg(test)]
+mod oracle;
 mod recover;
+mod round;
 mod select;
 mod types;
 mod usage;
 
-pub use recover::{recover, Recovery};
+pub use recover::{recover, Recoverer, Recovery};
 pub use select::{select_service_node, select_service_node_with, Hints, Preference};
 pub use types::{
     Cluster, CrmState, Node, NodeAffinity, ParseCrmStateError, ResourceAffinity, Service,

@@ -3,12 +3,11 @@
 //!
 //! Pure: the input cluster is not modified; the result lists each recovered service and its new node, if any.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use crate::affinity::compile;
-use crate::select::{select_compiled, Hints, Preference};
-use crate::types::{Cluster, CrmState};
-use crate::usage::Usage;
+use crate::round::{Frame, Round};
+use crate::select::{select_in, Hints, Preference};
+use crate::types::{Cluster, CrmState, Service};
 
 /// Where one service of a failed node goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +21,7 @@ pub struct Recovery {
 }
 
 /// Whether the CRM fences (and so recovers) a service in this state when its node fails.
-fn is_recovered(state: CrmState) -> bool {
+pub(crate) fn is_recovered(state: CrmState) -> bool {
     use CrmState::*;
     // `error`, `freeze` and disabled services stay where they are; everything else is fenced first.
     matches!(
@@ -44,59 +43,98 @@ fn is_recovered(state: CrmState) -> bool {
 /// The failed nodes count as offline. Services already in `recovery` are placed too, wherever their node is, since
 /// the CRM retries them every round (a node coming back may take its service again).
 pub fn recover(c: &Cluster, failed: &BTreeSet<String>) -> Vec<Recovery> {
-    let mut cluster = c.clone();
-    for node in &mut cluster.nodes {
-        if failed.contains(&node.name) {
-            node.online = false;
+    Recoverer::new(c).recover(failed)
+}
+
+/// [`recover`] for many failure scenarios of one cluster: the cluster is indexed once, and each scenario then costs
+/// about the failed nodes' services rather than the whole cluster.
+pub struct Recoverer<'c> {
+    frame: Frame<'c>,
+    /// Sids by the node they are on (any node, online or not).
+    on_node: HashMap<&'c str, Vec<&'c str>>,
+    /// Sids already in `recovery`, retried in every scenario.
+    in_recovery: Vec<&'c str>,
+}
+
+impl<'c> Recoverer<'c> {
+    /// Indexes `c`: its online nodes, their load, its compiled rules and where each service is.
+    pub fn new(c: &'c Cluster) -> Recoverer<'c> {
+        let mut on_node: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut in_recovery = Vec::new();
+        for (sid, service) in &c.services {
+            on_node
+                .entry(service.node.as_str())
+                .or_default()
+                .push(sid.as_str());
+            if service.state == CrmState::Recovery {
+                in_recovery.push(sid.as_str());
+            }
+        }
+        Recoverer {
+            frame: Frame::from_cluster(c),
+            on_node,
+            in_recovery,
         }
     }
 
-    let mut pending = Vec::new();
-    for (sid, service) in &mut cluster.services {
-        // Services already in `recovery` (from an earlier round) are retried wherever their node is.
-        let fenced = failed.contains(&service.node) && is_recovered(service.state);
-        if fenced || service.state == CrmState::Recovery {
-            // Fencing resets the service to its node alone: a migration target is forgotten.
-            service.state = CrmState::Recovery;
-            service.target = None;
-            pending.push(sid.clone());
-        }
-    }
+    /// [`recover`] of `failed` on the indexed cluster.
+    pub fn recover(&self, failed: &BTreeSet<String>) -> Vec<Recovery> {
+        let services = &self.frame.cluster.services;
+        let mut round = Round::new(&self.frame, failed.iter().map(String::as_str));
+        let fenced = failed
+            .iter()
+            .filter_map(|node| self.on_node.get(node.as_str()))
+            .flatten()
+            .copied()
+            .filter(|sid| services.get(*sid).is_some_and(|s| is_recovered(s.state)));
+        let mut pending: Vec<&str> = fenced.chain(self.in_recovery.iter().copied()).collect();
+        // The CRM walks its services in sid string order.
+        pending.sort_unstable();
+        pending.dedup();
 
-    let rules = compile(&cluster);
-    let mut usage = Usage::from_cluster(&cluster);
-    let mut result = Vec::with_capacity(pending.len());
-    for sid in pending {
-        let Some(from) = cluster.services.get(&sid).map(|s| s.node.clone()) else {
-            continue;
-        };
-        let to = select_compiled(
-            &cluster,
-            &rules,
-            &usage,
-            &sid,
-            &from,
-            Preference::BestScore,
-            &Hints::default(),
-        );
-        if let (Some(node), Some(service)) = (&to, cluster.services.get_mut(&sid)) {
-            // A recovered service is `started` or `request_stop` on its new node; both count there.
-            service.node = node.clone();
-            service.state = if c
-                .services
-                .get(&sid)
-                .is_some_and(|s| s.state == CrmState::Stopped)
-            {
-                CrmState::RequestStop
-            } else {
-                CrmState::Started
+        for &sid in &pending {
+            if let Some(service) = services.get(sid) {
+                // Fencing resets the service to its node alone: a migration target is forgotten.
+                let fenced = Service {
+                    state: CrmState::Recovery,
+                    target: None,
+                    ..service.clone()
+                };
+                round.update(sid, fenced);
+            }
+        }
+
+        let mut result = Vec::with_capacity(pending.len());
+        for sid in pending {
+            let Some(original) = services.get(sid) else {
+                continue;
             };
-            usage.remove_service(&sid);
-            usage.add_service(service);
+            let from = original.node.clone();
+            let to = select_in(&round, sid, &from, Preference::BestScore, &Hints::default());
+            let to = to.map(|i| self.frame.name(i));
+            if let Some(node) = to {
+                // A recovered service is `started` or `request_stop` on its new node; both count there.
+                let state = if original.state == CrmState::Stopped {
+                    CrmState::RequestStop
+                } else {
+                    CrmState::Started
+                };
+                let placed = Service {
+                    node: node.to_owned(),
+                    state,
+                    target: None,
+                    ..original.clone()
+                };
+                round.update(sid, placed);
+            }
+            result.push(Recovery {
+                sid: sid.to_owned(),
+                from,
+                to: to.map(str::to_owned),
+            });
         }
-        result.push(Recovery { sid, from, to });
+        result
     }
-    result
 }
 
 #[cfg(test)]

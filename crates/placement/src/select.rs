@@ -5,9 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::affinity::{compile, Compiled};
+use crate::round::{Frame, Round};
 use crate::types::Cluster;
-use crate::usage::{used_nodes, Usage};
+use crate::usage::Usage;
 
 /// How `select_service_node` weighs the service's current node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,110 +50,178 @@ pub fn select_service_node_with(
     pref: Preference,
     hints: &Hints,
 ) -> Option<String> {
-    select_compiled(c, &compile(c), usage, sid, current, pref, hints)
+    let frame = Frame::with_usage(c, usage);
+    let round = Round::new(&frame, []);
+    select_in(&round, sid, current, pref, hints).map(|i| frame.name(i).to_owned())
 }
 
-/// The selection proper, on rules already compiled (recovery compiles once for many services).
-pub(crate) fn select_compiled(
-    c: &Cluster,
-    rules: &Compiled,
-    usage: &Usage,
+/// Candidate nodes, all online: either listed, or every online node but the listed ones (both sorted), so that a
+/// service free to go anywhere costs no more than one bound to a few nodes.
+enum Candidates {
+    Only(Vec<usize>),
+    AllBut(Vec<usize>),
+}
+
+impl Candidates {
+    fn contains(&self, i: usize) -> bool {
+        match self {
+            Candidates::Only(nodes) => nodes.binary_search(&i).is_ok(),
+            Candidates::AllBut(nodes) => nodes.binary_search(&i).is_err(),
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        match self {
+            Candidates::Only(nodes) => {
+                if let Ok(at) = nodes.binary_search(&i) {
+                    nodes.remove(at);
+                }
+            }
+            Candidates::AllBut(nodes) => {
+                if let Err(at) = nodes.binary_search(&i) {
+                    nodes.insert(at, i);
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self, round: &Round) -> bool {
+        match self {
+            Candidates::Only(nodes) => nodes.is_empty(),
+            Candidates::AllBut(nodes) => nodes.len() >= round.online_count(),
+        }
+    }
+
+    /// Lower count first; ties by node name, as upstream's `$a cmp $b`.
+    fn ranked(&self, round: &Round) -> Vec<usize> {
+        match self {
+            Candidates::Only(nodes) => {
+                let mut ranked = nodes.clone();
+                ranked.sort_unstable_by_key(|&i| (round.count(i), i));
+                ranked
+            }
+            Candidates::AllBut(nodes) => round.ranked_except(nodes),
+        }
+    }
+
+    /// The first of [`Candidates::ranked`].
+    fn best(&self, round: &Round) -> Option<usize> {
+        match self {
+            Candidates::Only(nodes) => nodes.iter().copied().min_by_key(|&i| (round.count(i), i)),
+            Candidates::AllBut(nodes) => round.best_except(nodes),
+        }
+    }
+}
+
+/// The selection proper, within a round (recovery places many services in one).
+pub(crate) fn select_in(
+    round: &Round,
     sid: &str,
     current: &str,
     pref: Preference,
     hints: &Hints,
-) -> Option<String> {
-    let (allowed, mut candidates) = node_affinity(rules, usage, sid);
-    if candidates.is_empty() {
+) -> Option<usize> {
+    let (allowed, mut candidates) = node_affinity(round, sid);
+    if candidates.is_empty(round) {
         return None;
     }
 
-    let (together, separate) = resource_affinity(c, rules, usage, sid);
-    let failback = c.services.get(sid).is_none_or(|s| s.failback);
-    let current_allowed_by_affinity = together.contains_key(current) || !separate.contains(current);
-    if pref == Preference::None
-        && !failback
-        && allowed.contains(current)
-        && current_allowed_by_affinity
-    {
-        return Some(current.to_owned());
+    let (together, separate) = resource_affinity(round, sid);
+    let failback = round.service(sid).is_none_or(|s| s.failback);
+    let current = round.online(current);
+    let current_allowed_by_affinity =
+        current.is_none_or(|i| together.contains_key(&i) || !separate.contains(&i));
+    if pref == Preference::None && !failback && current_allowed_by_affinity {
+        let allowed = |i: &usize| allowed.as_ref().is_none_or(|a| a.binary_search(i).is_ok());
+        if let Some(i) = current.filter(allowed) {
+            return Some(i);
+        }
     }
 
     if pref == Preference::TryNext {
         for node in &hints.failed_nodes {
-            candidates.remove(node.as_str());
+            if let Some(i) = round.online(node) {
+                candidates.remove(i);
+            }
         }
     }
 
-    candidates.retain(|node| !separate.contains(*node));
+    for &i in &separate {
+        candidates.remove(i);
+    }
     apply_positive(&together, &mut candidates);
 
-    if let Some(node) = hints.maintenance_node.as_deref() {
-        if candidates.contains(node) {
-            return Some(node.to_owned());
+    if let Some(i) = hints
+        .maintenance_node
+        .as_deref()
+        .and_then(|n| round.online(n))
+    {
+        if candidates.contains(i) {
+            return Some(i);
         }
     }
-    if pref == Preference::None && candidates.contains(current) {
-        return Some(current.to_owned());
+    if pref == Preference::None {
+        if let Some(i) = current.filter(|i| candidates.contains(*i)) {
+            return Some(i);
+        }
     }
 
-    let mut ranked: Vec<(u32, &str)> = candidates
-        .iter()
-        .map(|node| (usage.count(node).unwrap_or(u32::MAX), *node))
-        .collect();
-    // Lower count first; ties by node name, as upstream's `$a cmp $b`.
-    ranked.sort_unstable();
-    let ranked: Vec<&str> = ranked.into_iter().map(|(_, node)| node).collect();
-
-    let pick = match pref {
-        Preference::TryNext => match ranked.iter().position(|n| *n == current) {
-            Some(i) if i + 1 < ranked.len() => ranked.get(i + 1),
+    if pref == Preference::TryNext {
+        let ranked = candidates.ranked(round);
+        let next = match ranked.iter().position(|n| Some(*n) == current) {
+            Some(at) if at + 1 < ranked.len() => ranked.get(at + 1),
             _ => ranked.first(),
-        },
-        _ => ranked.first(),
-    };
-    pick.map(|node| (*node).to_owned())
+        };
+        return next.copied();
+    }
+    candidates.best(round)
 }
 
-/// Online nodes the service may run on, and those of them in its highest priority class.
-fn node_affinity<'u>(
-    rules: &Compiled,
-    usage: &'u Usage,
-    sid: &str,
-) -> (BTreeSet<&'u str>, BTreeSet<&'u str>) {
-    let Some(affinity) = rules.node_affinity.get(sid) else {
-        let online: BTreeSet<&str> = usage.nodes().collect();
-        return (online.clone(), online);
+/// The online nodes the service may run on at all (None: every one), and its highest priority class among them.
+fn node_affinity(round: &Round, sid: &str) -> (Option<Vec<usize>>, Candidates) {
+    let Some(affinity) = round.frame.rules.node_affinity.get(sid) else {
+        return (None, Candidates::AllBut(Vec::new()));
     };
-    let mut by_priority: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
-    for node in usage.nodes() {
-        let priority = match affinity.nodes.get(node) {
-            Some(priority) => *priority,
-            // Non-strict affinity lets every other node in at the lowest priority.
-            None if !affinity.strict => -1,
-            None => continue,
-        };
-        by_priority.entry(priority).or_default().insert(node);
+    let mut listed: Vec<(usize, i64)> = affinity
+        .nodes
+        .iter()
+        .filter_map(|(node, priority)| round.online(node).map(|i| (i, *priority)))
+        .collect();
+    listed.sort_unstable();
+    let top_listed = listed.iter().map(|(_, p)| *p).max();
+    let class = |top: i64| -> Vec<usize> {
+        let members = listed.iter().filter(|(_, p)| *p == top);
+        members.map(|(i, _)| *i).collect()
+    };
+    if affinity.strict {
+        let preferred = top_listed.map(class).unwrap_or_default();
+        let members = listed.iter().map(|(i, _)| *i).collect();
+        return (Some(members), Candidates::Only(preferred));
     }
-    let allowed = by_priority.values().flatten().copied().collect();
-    let preferred = by_priority
-        .pop_last()
-        .map(|(_, nodes)| nodes)
-        .unwrap_or_default();
-    (allowed, preferred)
+    // Non-strict affinity lets every other node in at the lowest priority, -1.
+    let others = round.online_count() > listed.len();
+    let top = match (top_listed, others) {
+        (Some(p), true) => p.max(-1),
+        (Some(p), false) => p,
+        (None, true) => -1,
+        (None, false) => return (None, Candidates::Only(Vec::new())),
+    };
+    let preferred = if top == -1 {
+        let below = listed.iter().filter(|(_, p)| *p < -1);
+        Candidates::AllBut(below.map(|(i, _)| *i).collect())
+    } else {
+        Candidates::Only(class(top))
+    };
+    (None, preferred)
 }
 
 /// Where positive partners run (node → how many) and where negative partners run or are headed.
-fn resource_affinity(
-    c: &Cluster,
-    rules: &Compiled,
-    usage: &Usage,
-    sid: &str,
-) -> (BTreeMap<String, u32>, BTreeSet<String>) {
-    let mut together: BTreeMap<String, u32> = BTreeMap::new();
+fn resource_affinity(round: &Round, sid: &str) -> (BTreeMap<usize, u32>, BTreeSet<usize>) {
+    let rules = &round.frame.rules;
+    let mut together: BTreeMap<usize, u32> = BTreeMap::new();
     let mut separate = BTreeSet::new();
-    let partner_nodes = |other: &str| match c.services.get(other) {
-        Some(service) => used_nodes(service, |n| usage.contains(n)),
+    let partner_nodes = |other: &str| match round.service(other) {
+        Some(service) => round.used(service),
         None => (None, None),
     };
     for other in rules.together.get(sid).into_iter().flatten() {
@@ -172,19 +240,19 @@ fn resource_affinity(
 }
 
 /// Keeps only the candidate holding most positive partners (ties by name), if any partner runs on a candidate.
-fn apply_positive(together: &BTreeMap<String, u32>, candidates: &mut BTreeSet<&str>) {
-    let mut majority: Option<(&str, u32)> = None;
-    for (node, count) in together {
-        if !candidates.contains(node.as_str()) {
+fn apply_positive(together: &BTreeMap<usize, u32>, candidates: &mut Candidates) {
+    let mut majority: Option<(usize, u32)> = None;
+    for (&node, &count) in together {
+        if !candidates.contains(node) {
             continue;
         }
-        // Iteration is by name, so a strictly greater count is needed to displace an earlier node.
-        if majority.is_none_or(|(_, best)| *count > best) {
-            majority = Some((node.as_str(), *count));
+        // Iteration is in name order, so a strictly greater count is needed to displace an earlier node.
+        if majority.is_none_or(|(_, best)| count > best) {
+            majority = Some((node, count));
         }
     }
     if let Some((node, _)) = majority {
-        candidates.retain(|n| *n == node);
+        *candidates = Candidates::Only(vec![node]);
     }
 }
 

@@ -110,12 +110,7 @@ pub(crate) fn used_nodes(
     service: &Service,
     online: impl Fn(&str) -> bool,
 ) -> (Option<String>, Option<String>) {
-    use CrmState::*;
-    let counts_current = matches!(
-        service.state,
-        Started | RequestStop | Fence | Freeze | Error | Recovery | Migrate | Relocate
-    );
-    let counts_target = matches!(service.state, Migrate | Relocate | RequestStartBalance);
+    let (counts_current, counts_target) = counted(service.state);
     let current = (counts_current && online(&service.node)).then(|| service.node.clone());
     let target = if counts_target {
         service
@@ -126,5 +121,17 @@ pub(crate) fn used_nodes(
     } else {
         None
     };
+    (current, target)
+}
+
+/// Whether a service in `state` loads its current node and its migration target (upstream
+/// `get_used_service_nodes`).
+pub(crate) fn counted(state: CrmState) -> (bool, bool) {
+    use CrmState::*;
+    let current = matches!(
+        state,
+        Started | RequestStop | Fence | Freeze | Error | Recovery | Migrate | Relocate
+    );
+    let target = matches!(state, Migrate | Relocate | RequestStartBalance);
     (current, target)
 }

@@ -1,0 +1,209 @@
+//! One CRM round on interned nodes: the tracked (online) nodes numbered in name order with their load, the rules
+//! compiled once, and what the round has changed so far (failed nodes, moved services, new counts).
+//!
+//! It only makes the lookups of `select.rs` cheap; it must not decide anything itself. A placement then costs about
+//! the service's rules and the nodes the round touched, not the number of nodes or services in the cluster.
+
+use std::collections::HashMap;
+
+use crate::affinity::{compile, Compiled};
+use crate::types::{Cluster, Service};
+use crate::usage::{counted, Usage};
+
+/// What stays fixed for a round: the cluster, its compiled rules, and the tracked nodes with their starting load.
+pub(crate) struct Frame<'c> {
+    /// The cluster as given (services not yet touched by the round).
+    pub cluster: &'c Cluster,
+    /// The rules as the CRM compiles them.
+    pub rules: Compiled,
+    /// Tracked node names, sorted, so index order is name order (upstream breaks ties by name).
+    names: Vec<&'c str>,
+    index: HashMap<&'c str, usize>,
+    /// Load per node at the start of the round.
+    base: Vec<u32>,
+    /// Node indices by (base load, index): the ranking before the round changes anything.
+    ascending: Vec<usize>,
+}
+
+impl<'c> Frame<'c> {
+    fn new(cluster: &'c Cluster, names: Vec<&'c str>, base: Vec<u32>) -> Frame<'c> {
+        let index = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut ascending: Vec<usize> = (0..names.len()).collect();
+        ascending.sort_unstable_by_key(|&i| (base[i], i));
+        Frame {
+            cluster,
+            rules: compile(cluster),
+            names,
+            index,
+            base,
+            ascending,
+        }
+    }
+
+    /// A frame over the nodes and load a caller tracks in `usage`.
+    pub fn with_usage(cluster: &'c Cluster, usage: &'c Usage) -> Frame<'c> {
+        let names: Vec<&str> = usage.nodes().collect();
+        let base = names
+            .iter()
+            .map(|n| usage.count(n).unwrap_or(u32::MAX))
+            .collect();
+        Frame::new(cluster, names, base)
+    }
+
+    /// A frame with the cluster's online nodes and the load the CRM computes at the start of a round
+    /// (the same counts as [`Usage::from_cluster`]).
+    pub fn from_cluster(cluster: &'c Cluster) -> Frame<'c> {
+        let names: Vec<&str> = cluster.online_nodes().into_iter().collect();
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut base = vec![0u32; names.len()];
+        for service in cluster.services.values() {
+            let (current, target) = used(service, |n| index.get(n).copied());
+            for i in current
+                .into_iter()
+                .chain(target.filter(|t| Some(*t) != current))
+            {
+                base[i] = base[i].saturating_add(1);
+            }
+        }
+        if cluster.count_non_ha {
+            for (node, count) in &cluster.non_ha_running {
+                if let Some(&i) = index.get(node.as_str()) {
+                    base[i] = base[i].saturating_add(*count);
+                }
+            }
+        }
+        Frame::new(cluster, names, base)
+    }
+
+    /// The name of tracked node `i`.
+    pub fn name(&self, i: usize) -> &'c str {
+        self.names[i]
+    }
+}
+
+/// The indices of the nodes `service` loads, as `index` finds them (upstream `get_used_service_nodes`).
+fn used(
+    service: &Service,
+    index: impl Fn(&str) -> Option<usize>,
+) -> (Option<usize>, Option<usize>) {
+    let (counts_current, counts_target) = counted(service.state);
+    let current = counts_current.then(|| index(&service.node)).flatten();
+    let target = if counts_target {
+        service.target.as_deref().and_then(index)
+    } else {
+        None
+    };
+    (current, target)
+}
+
+/// A round in progress over a [`Frame`]: failed nodes, services the round moved, and load that changed.
+pub(crate) struct Round<'f, 'c> {
+    pub frame: &'f Frame<'c>,
+    /// Tracked nodes taken offline for this round, sorted.
+    down: Vec<usize>,
+    /// Services the round changed, by sid; everything else reads from the frame's cluster.
+    moved: HashMap<&'c str, Service>,
+    /// Load of the nodes the round changed.
+    load: HashMap<usize, u32>,
+}
+
+impl<'f, 'c> Round<'f, 'c> {
+    /// A round on `frame` with the named nodes offline.
+    pub fn new<'n>(frame: &'f Frame<'c>, offline: impl IntoIterator<Item = &'n str>) -> Self {
+        let mut down: Vec<usize> = offline
+            .into_iter()
+            .filter_map(|n| frame.index.get(n).copied())
+            .collect();
+        down.sort_unstable();
+        down.dedup();
+        Round {
+            frame,
+            down,
+            moved: HashMap::new(),
+            load: HashMap::new(),
+        }
+    }
+
+    /// The index of `name` if it is online in this round.
+    pub fn online(&self, name: &str) -> Option<usize> {
+        self.frame
+            .index
+            .get(name)
+            .copied()
+            .filter(|i| self.down.binary_search(i).is_err())
+    }
+
+    /// How many nodes are online in this round.
+    pub fn online_count(&self) -> usize {
+        self.frame.names.len() - self.down.len()
+    }
+
+    /// The basic score of online node `i`.
+    pub fn count(&self, i: usize) -> u32 {
+        self.load.get(&i).copied().unwrap_or(self.frame.base[i])
+    }
+
+    /// The service `sid` as the round sees it now.
+    pub fn service(&self, sid: &str) -> Option<&Service> {
+        self.moved
+            .get(sid)
+            .or_else(|| self.frame.cluster.services.get(sid))
+    }
+
+    /// The online nodes `service` loads in this round.
+    pub fn used(&self, service: &Service) -> (Option<usize>, Option<usize>) {
+        used(service, |n| self.online(n))
+    }
+
+    /// Replaces the round's view of `sid` and moves its load accordingly (upstream `remove_service_usage` then
+    /// `add_service_usage`).
+    pub fn update(&mut self, sid: &'c str, service: Service) {
+        if let Some(old) = self.service(sid) {
+            let (current, target) = self.used(old);
+            for i in current
+                .into_iter()
+                .chain(target.filter(|t| Some(*t) != current))
+            {
+                let count = self.count(i).saturating_sub(1);
+                self.load.insert(i, count);
+            }
+        }
+        let (current, target) = self.used(&service);
+        for i in current
+            .into_iter()
+            .chain(target.filter(|t| Some(*t) != current))
+        {
+            let count = self.count(i).saturating_add(1);
+            self.load.insert(i, count);
+        }
+        self.moved.insert(sid, service);
+    }
+
+    /// The online node with the lowest (count, name) that is not in `excluded` (sorted), if any.
+    pub fn best_except(&self, excluded: &[usize]) -> Option<usize> {
+        let skip =
+            |i: &usize| self.down.binary_search(i).is_ok() || excluded.binary_search(i).is_ok();
+        // The first untouched node in the frame's order beats every other untouched node; only the few nodes
+        // whose load the round changed need comparing besides.
+        let untouched = self
+            .frame
+            .ascending
+            .iter()
+            .copied()
+            .find(|i| !skip(i) && !self.load.contains_key(i));
+        let touched = self.load.keys().copied().filter(|i| !skip(i));
+        untouched
+            .into_iter()
+            .chain(touched)
+            .min_by_key(|&i| (self.count(i), i))
+    }
+
+    /// Every online node not in `excluded` (sorted), by (count, name).
+    pub fn ranked_except(&self, excluded: &[usize]) -> Vec<usize> {
+        let mut ranked: Vec<usize> = (0..self.frame.names.len())
+            .filter(|i| self.down.binary_search(i).is_err() && excluded.binary_search(i).is_err())
+            .collect();
+        ranked.sort_unstable_by_key(|&i| (self.count(i), i));
+        ranked
+    }
+}
