@@ -30,7 +30,9 @@ fn walk(dir: &Path, out: &mut Vec<Estimate>, depth: usize) {
     if depth > 8 {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if !path.is_dir() {
@@ -40,20 +42,31 @@ fn walk(dir: &Path, out: &mut Vec<Estimate>, depth: usize) {
             if let Some(e) = read_one(&path) {
                 out.push(e);
             }
-        } else if path.file_name().is_some_and(|n| n != "report" && n != "base" && n != "change") {
+        } else if path
+            .file_name()
+            .is_some_and(|n| n != "report" && n != "base" && n != "change")
+        {
             walk(&path, out, depth + 1);
         }
     }
 }
 
 fn read_one(new: &Path) -> Option<Estimate> {
-    let bench: Value = serde_json::from_str(&std::fs::read_to_string(new.join("benchmark.json")).ok()?).ok()?;
+    let bench: Value =
+        serde_json::from_str(&std::fs::read_to_string(new.join("benchmark.json")).ok()?).ok()?;
     let estimates_path = new.join("estimates.json");
-    let estimates: Value = serde_json::from_str(&std::fs::read_to_string(&estimates_path).ok()?).ok()?;
+    let estimates: Value =
+        serde_json::from_str(&std::fs::read_to_string(&estimates_path).ok()?).ok()?;
     let id = bench["full_id"].as_str()?.to_string();
     let median_ns = estimates["median"]["point_estimate"].as_f64()?;
-    let written = std::fs::metadata(&estimates_path).and_then(|m| m.modified()).ok()?;
-    Some(Estimate { id, median_ns, written })
+    let written = std::fs::metadata(&estimates_path)
+        .and_then(|m| m.modified())
+        .ok()?;
+    Some(Estimate {
+        id,
+        median_ns,
+        written,
+    })
 }
 
 #[cfg(test)]
@@ -65,8 +78,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let new = dir.path().join("codec/decode/1000/new");
         std::fs::create_dir_all(&new).unwrap();
-        std::fs::write(new.join("benchmark.json"), r#"{"full_id":"codec/decode/1000"}"#).unwrap();
-        std::fs::write(new.join("estimates.json"), r#"{"median":{"point_estimate":1234.5}}"#).unwrap();
+        std::fs::write(
+            new.join("benchmark.json"),
+            r#"{"full_id":"codec/decode/1000"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            new.join("estimates.json"),
+            r#"{"median":{"point_estimate":1234.5}}"#,
+        )
+        .unwrap();
         let base = dir.path().join("codec/decode/1000/base");
         std::fs::create_dir_all(&base).unwrap();
         std::fs::write(base.join("benchmark.json"), r#"{"full_id":"stale"}"#).unwrap();

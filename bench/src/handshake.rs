@@ -10,8 +10,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 /// go-plugin's magic cookie for Terraform providers (public, fixed by Terraform).
-const MAGIC_COOKIE: (&str, &str) =
-    ("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2");
+const MAGIC_COOKIE: (&str, &str) = (
+    "TF_PLUGIN_MAGIC_COOKIE",
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+);
 
 /// What `runs` start-ups measured.
 #[derive(Debug, Clone)]
@@ -28,7 +30,11 @@ pub struct Startup {
 pub fn measure(provider: &Path, runs: usize) -> Result<Startup> {
     let client_cert = client_cert_pem()?;
     let sockets = tempfile::tempdir().context("creating the plugin socket dir")?;
-    let mut out = Startup { samples_ms: Vec::new(), idle_hwm_kib: Vec::new(), example_line: String::new() };
+    let mut out = Startup {
+        samples_ms: Vec::new(),
+        idle_hwm_kib: Vec::new(),
+        example_line: String::new(),
+    };
     for _ in 0..runs {
         let (ms, hwm, line) = start_once(provider, &client_cert, sockets.path())?;
         out.samples_ms.push(ms);
@@ -49,7 +55,9 @@ fn start_once(provider: &Path, client_cert: &str, sockets: &Path) -> Result<(f64
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let started = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", provider.display()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", provider.display()))?;
     let Some(stdout) = child.stdout.take() else {
         bail!("the provider's stdout was not captured");
     };
@@ -81,10 +89,16 @@ pub fn vm_hwm_kib(pid: u32) -> Result<u64> {
 
 /// A self-signed P-521 certificate as Terraform announces in `PLUGIN_CLIENT_CERT`.
 fn client_cert_pem() -> Result<String> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).context("generating a P-521 key")?;
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).context("certificate params")?;
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "HashiCorp");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512)
+        .context("generating a P-521 key")?;
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .context("certificate params")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "HashiCorp");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::DigitalSignature,
@@ -92,9 +106,13 @@ fn client_cert_pem() -> Result<String> {
         rcgen::KeyUsagePurpose::KeyAgreement,
         rcgen::KeyUsagePurpose::KeyCertSign,
     ];
-    params.extended_key_usages =
-        vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth, rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.self_signed(&key).context("signing the client certificate")?;
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    ];
+    let cert = params
+        .self_signed(&key)
+        .context("signing the client certificate")?;
     Ok(cert.pem())
 }
 

@@ -34,21 +34,30 @@ struct Options {
 const USAGE: &str = "usage: pveha-bench [--root DIR] [--target-dir DIR] [--out FILE] [--quick] [--criterion-since EPOCH_SECS]";
 
 fn parse_args() -> Result<Options> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let mut o = Options {
-        target: std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from),
+        target: std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), PathBuf::from),
         root,
         out: PathBuf::new(),
         quick: false,
         criterion_since: None,
         latency_ms: match std::env::var("PVEHA_BENCH_LATENCY_MS") {
-            Ok(v) => v.trim().parse().with_context(|| format!("PVEHA_BENCH_LATENCY_MS={v:?} is not a number"))?,
+            Ok(v) => v
+                .trim()
+                .parse()
+                .with_context(|| format!("PVEHA_BENCH_LATENCY_MS={v:?} is not a number"))?,
             Err(_) => 5,
         },
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{a} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{a} needs a value\n{USAGE}"))
+        };
         match a.as_str() {
             "--root" => o.root = PathBuf::from(value()?),
             "--target-dir" => o.target = PathBuf::from(value()?),
@@ -56,7 +65,9 @@ fn parse_args() -> Result<Options> {
             "--quick" => o.quick = true,
             "--criterion-since" => {
                 let v = value()?;
-                let secs: u64 = v.parse().with_context(|| format!("--criterion-since {v:?} is not epoch seconds"))?;
+                let secs: u64 = v
+                    .parse()
+                    .with_context(|| format!("--criterion-since {v:?} is not epoch seconds"))?;
                 o.criterion_since = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
             }
             "-h" | "--help" => {
@@ -122,9 +133,21 @@ fn short(e: &anyhow::Error) -> String {
 
 fn run(o: &Options) -> Result<Report> {
     let sizes = if o.quick {
-        Sizes { handshakes: 10, refresh_small: 10, refresh_large: 100, startup: 100, apply: 20 }
+        Sizes {
+            handshakes: 10,
+            refresh_small: 10,
+            refresh_large: 100,
+            startup: 100,
+            apply: 20,
+        }
     } else {
-        Sizes { handshakes: 50, refresh_small: 100, refresh_large: 1000, startup: 1000, apply: 200 }
+        Sizes {
+            handshakes: 50,
+            refresh_small: 100,
+            refresh_large: 1000,
+            startup: 1000,
+            apply: 200,
+        }
     };
     let provider = o.target.join("release/terraform-provider-pveha");
     let pveha = o.target.join("release/pveha");
@@ -136,20 +159,43 @@ fn run(o: &Options) -> Result<Report> {
     startup_figures(&provider, sizes.handshakes, &mut figures, &mut details);
 
     let terraform = terraform::find(&o.root);
-    let terraform_version = terraform.as_ref().ok().and_then(|t| terraform::version(t).ok()).unwrap_or_default();
+    let terraform_version = terraform
+        .as_ref()
+        .ok()
+        .and_then(|t| terraform::version(t).ok())
+        .unwrap_or_default();
     let env = terraform.and_then(|terraform| {
         if !pveha.is_file() {
-            bail!("{} is missing (run `cargo build --release -p pveha`)", pveha.display());
+            bail!(
+                "{} is missing (run `cargo build --release -p pveha`)",
+                pveha.display()
+            );
         }
         let scratch = scenarios::scratch_dir(&o.target)?;
         let mirror = terraform::Mirror::lay_out(&scratch, &provider)?;
-        Ok(Env { pveha: pveha.clone(), terraform, mirror, scratch, latency_ms: o.latency_ms })
+        Ok(Env {
+            pveha: pveha.clone(),
+            terraform,
+            mirror,
+            scratch,
+            latency_ms: o.latency_ms,
+        })
     });
     refresh_figures(env.as_ref(), &sizes, &mut figures, &mut details);
     apply_figures(env.as_ref(), &sizes, &mut figures, &mut details);
-    criterion_figures(&o.target.join("criterion"), o.criterion_since, &mut figures, &mut details);
+    criterion_figures(
+        &o.target.join("criterion"),
+        o.criterion_since,
+        &mut figures,
+        &mut details,
+    );
 
-    Ok(Report { latency_ms: o.latency_ms, terraform_version, figures, details })
+    Ok(Report {
+        latency_ms: o.latency_ms,
+        terraform_version,
+        figures,
+        details,
+    })
 }
 
 fn median(samples: &[f64]) -> f64 {
@@ -166,9 +212,21 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn startup_figures(provider: &Path, runs: usize, figures: &mut Vec<Figure>, details: &mut serde_json::Map<String, Value>) {
-    let (k1, n1, t1) = ("handshake_median_ms", "handshake, median", Some(Target::Below(10.0)));
-    let (k2, n2) = ("provider_idle_rss_mib", "provider peak RSS, idle after handshake");
+fn startup_figures(
+    provider: &Path,
+    runs: usize,
+    figures: &mut Vec<Figure>,
+    details: &mut serde_json::Map<String, Value>,
+) {
+    let (k1, n1, t1) = (
+        "handshake_median_ms",
+        "handshake, median",
+        Some(Target::Below(10.0)),
+    );
+    let (k2, n2) = (
+        "provider_idle_rss_mib",
+        "provider peak RSS, idle after handshake",
+    );
     match handshake::measure(provider, runs) {
         Ok(s) => {
             let hwm: Vec<f64> = s.idle_hwm_kib.iter().map(|k| mib(*k)).collect();
@@ -205,14 +263,28 @@ fn refresh_figures(
         // Request counts are constant in N only for HA resources; guest start-up lives in each guest's config.
         let req_target = (kind == Kind::HaResource).then_some(Target::AtMost(10.0));
         progress(&format!("apply then plan {n} {ty}"));
-        let measured = env.map_err(|e| anyhow::anyhow!("{e:#}")).and_then(|env| env.refresh(kind, n));
+        let measured = env
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .and_then(|env| env.refresh(kind, n));
         let r = match measured {
             Ok(r) => r,
             Err(e) => {
                 let why = short(&e);
                 progress(&format!("plan {n} {ty} failed: {e:#}"));
-                figures.push(Figure::missing(&key("wall_s"), &name("wall time"), "s", None, why.clone()));
-                figures.push(Figure::missing(&key("requests"), &name("API requests"), "", req_target, why));
+                figures.push(Figure::missing(
+                    &key("wall_s"),
+                    &name("wall time"),
+                    "s",
+                    None,
+                    why.clone(),
+                ));
+                figures.push(Figure::missing(
+                    &key("requests"),
+                    &name("API requests"),
+                    "",
+                    req_target,
+                    why,
+                ));
                 continue;
             }
         };
@@ -222,7 +294,13 @@ fn refresh_figures(
             wall = wall.with_note("the plan after apply was not empty (provider drift bug): figures include planning changes");
         }
         figures.push(wall);
-        figures.push(Figure::new(&key("requests"), &name("API requests"), r.requests as f64, "", req_target));
+        figures.push(Figure::new(
+            &key("requests"),
+            &name("API requests"),
+            r.requests as f64,
+            "",
+            req_target,
+        ));
         if !headline && kind == Kind::HaResource {
             continue;
         }
@@ -233,8 +311,20 @@ fn refresh_figures(
         };
         if r.provider.processes == 0 {
             let why = "the provider wrote no PVEHA_RUSAGE_FILE report (hook missing, or killed before exit)";
-            figures.push(Figure::missing(&key("provider_rss_mib"), &name("provider peak RSS"), "MiB", rss_target, why));
-            figures.push(Figure::missing(&key("cpu_ratio"), &name("provider CPU ÷ terraform CPU"), "", ratio_target, why));
+            figures.push(Figure::missing(
+                &key("provider_rss_mib"),
+                &name("provider peak RSS"),
+                "MiB",
+                rss_target,
+                why,
+            ));
+            figures.push(Figure::missing(
+                &key("cpu_ratio"),
+                &name("provider CPU ÷ terraform CPU"),
+                "",
+                ratio_target,
+                why,
+            ));
             continue;
         }
         figures.push(Figure::new(
@@ -244,14 +334,23 @@ fn refresh_figures(
             "MiB",
             rss_target,
         ));
-        let ratio = if r.terraform_cpu_s > 0.0 { r.provider.cpu_s / r.terraform_cpu_s } else { f64::INFINITY };
+        let ratio = if r.terraform_cpu_s > 0.0 {
+            r.provider.cpu_s / r.terraform_cpu_s
+        } else {
+            f64::INFINITY
+        };
         figures.push(
-            Figure::new(&key("cpu_ratio"), &name("provider CPU ÷ terraform CPU"), ratio, "", ratio_target).with_note(
-                format!(
-                    "provider {:.3} s CPU over {} process(es), terraform {:.3} s",
-                    r.provider.cpu_s, r.provider.processes, r.terraform_cpu_s
-                ),
-            ),
+            Figure::new(
+                &key("cpu_ratio"),
+                &name("provider CPU ÷ terraform CPU"),
+                ratio,
+                "",
+                ratio_target,
+            )
+            .with_note(format!(
+                "provider {:.3} s CPU over {} process(es), terraform {:.3} s",
+                r.provider.cpu_s, r.provider.processes, r.terraform_cpu_s
+            )),
         );
     }
 }
@@ -263,22 +362,37 @@ fn apply_figures(
     details: &mut serde_json::Map<String, Value>,
 ) {
     let n = sizes.apply;
-    let (kw, nw) = (format!("apply_{n}_wall_s"), format!("apply {n} pveha_resource, -parallelism=10: wall time"));
-    let (kr, nr) = (format!("apply_{n}_lock_ratio"), format!("apply {n} HA resources ÷ HA-lock lower bound"));
+    let (kw, nw) = (
+        format!("apply_{n}_wall_s"),
+        format!("apply {n} pveha_resource, -parallelism=10: wall time"),
+    );
+    let (kr, nr) = (
+        format!("apply_{n}_lock_ratio"),
+        format!("apply {n} HA resources ÷ HA-lock lower bound"),
+    );
     let target = Some(Target::Below(1.3));
     progress(&format!("apply {n} pveha_resource"));
-    match env.map_err(|e| anyhow::anyhow!("{e:#}")).and_then(|env| env.apply(n)) {
+    match env
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .and_then(|env| env.apply(n))
+    {
         Ok(a) => {
             details.insert(format!("apply_{n}_details"), a.details());
             figures.push(Figure::new(&kw, &nw, a.wall_s, "s", None));
             if a.lower_bound_s > 0.0 {
                 let ratio = a.wall_s / a.lower_bound_s;
-                figures.push(
-                    Figure::new(&kr, &nr, ratio, "×", target)
-                        .with_note(format!("lower bound {n} × injected latency = {:.2} s", a.lower_bound_s)),
-                );
+                figures.push(Figure::new(&kr, &nr, ratio, "×", target).with_note(format!(
+                    "lower bound {n} × injected latency = {:.2} s",
+                    a.lower_bound_s
+                )));
             } else {
-                figures.push(Figure::missing(&kr, &nr, "×", target, "no injected latency, so no lock lower bound"));
+                figures.push(Figure::missing(
+                    &kr,
+                    &nr,
+                    "×",
+                    target,
+                    "no injected latency, so no lock lower bound",
+                ));
             }
         }
         Err(e) => {
@@ -291,9 +405,18 @@ fn apply_figures(
 
 /// The largest median among this run's estimates whose id satisfies `pick` (a bench that times parts
 /// of a report separately is judged by its largest part: the full report costs at least that).
-fn pick_ms(estimates: &[criterion::Estimate], pick: impl Fn(&str) -> bool) -> Option<(f64, Vec<String>)> {
-    let chosen: Vec<&criterion::Estimate> = estimates.iter().filter(|e| pick(&e.id.to_lowercase())).collect();
-    let max = chosen.iter().map(|e| e.median_ns).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))?;
+fn pick_ms(
+    estimates: &[criterion::Estimate],
+    pick: impl Fn(&str) -> bool,
+) -> Option<(f64, Vec<String>)> {
+    let chosen: Vec<&criterion::Estimate> = estimates
+        .iter()
+        .filter(|e| pick(&e.id.to_lowercase()))
+        .collect();
+    let max = chosen
+        .iter()
+        .map(|e| e.median_ns)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))?;
     Some((max / 1e6, chosen.iter().map(|e| e.id.clone()).collect()))
 }
 
@@ -312,19 +435,32 @@ fn criterion_figures(
     details: &mut serde_json::Map<String, Value>,
 ) {
     let all = criterion::collect(dir);
-    let fresh: Vec<criterion::Estimate> =
-        all.into_iter().filter(|e| since.is_none_or(|s| e.written >= s)).collect();
+    let fresh: Vec<criterion::Estimate> = all
+        .into_iter()
+        .filter(|e| since.is_none_or(|s| e.written >= s))
+        .collect();
     details.insert(
         "criterion".into(),
-        Value::Object(fresh.iter().map(|e| (e.id.clone(), json!({"median_ns": e.median_ns}))).collect()),
+        Value::Object(
+            fresh
+                .iter()
+                .map(|e| (e.id.clone(), json!({"median_ns": e.median_ns})))
+                .collect(),
+        ),
     );
     let not_run = "no fresh criterion estimate (did `cargo bench` run this bench?)";
     let audit = |id: &str| !id.starts_with("codec");
     let small = pick_ms(&fresh, |id| audit(id) && mentions_10k(id));
     let large = pick_ms(&fresh, |id| audit(id) && mentions_100k(id));
-    let (k, n, t) = ("audit_10k_ms", "audit, 100 nodes / 10,000 guests", Some(Target::Below(50.0)));
+    let (k, n, t) = (
+        "audit_10k_ms",
+        "audit, 100 nodes / 10,000 guests",
+        Some(Target::Below(50.0)),
+    );
     match &small {
-        Some((ms, ids)) => figures.push(Figure::new(k, n, *ms, "ms", t).with_note(format!("criterion: {}", ids.join(", ")))),
+        Some((ms, ids)) => figures.push(
+            Figure::new(k, n, *ms, "ms", t).with_note(format!("criterion: {}", ids.join(", "))),
+        ),
         None => figures.push(Figure::missing(k, n, "ms", t, not_run)),
     }
     let (k, n) = ("audit_100k_ms", "audit, 1,000 nodes / 100,000 guests");
@@ -332,13 +468,22 @@ fn criterion_figures(
         Some((ms, _)) => figures.push(Figure::new(k, n, *ms, "ms", None)),
         None => figures.push(Figure::missing(k, n, "ms", None, not_run)),
     }
-    let (k, n, t) = ("audit_growth", "audit growth, 10k → 100k guests", Some(Target::AtMost(12.0)));
+    let (k, n, t) = (
+        "audit_growth",
+        "audit growth, 10k → 100k guests",
+        Some(Target::AtMost(12.0)),
+    );
     match (&small, &large) {
         (Some((a, _)), Some((b, _))) if *a > 0.0 => figures.push(Figure::new(k, n, b / a, "×", t)),
         _ => figures.push(Figure::missing(k, n, "×", t, not_run)),
     }
-    let (k, n) = ("codec_roundtrip_us", "codec: decode + encode, 1,000-element msgpack value");
-    match pick_ms(&fresh, |id| id.starts_with("codec") && id.contains("roundtrip")) {
+    let (k, n) = (
+        "codec_roundtrip_us",
+        "codec: decode + encode, 1,000-element msgpack value",
+    );
+    match pick_ms(&fresh, |id| {
+        id.starts_with("codec") && id.contains("roundtrip")
+    }) {
         Some((ms, _)) => figures.push(Figure::new(k, n, ms * 1e3, "µs", None)),
         None => figures.push(Figure::missing(k, n, "µs", None, not_run)),
     }
@@ -359,8 +504,16 @@ mod tests {
         assert!(mentions_10k("audit/report/10000"));
         assert!(!mentions_10k("audit/report/100000"));
         assert!(mentions_100k("audit/report/100k_guests"));
-        let est = |id: &str, ns: f64| criterion::Estimate { id: id.into(), median_ns: ns, written: SystemTime::now() };
-        let all = [est("audit/findings/10000", 2e6), est("audit/report/10000", 9e6), est("audit/report/100000", 1e8)];
+        let est = |id: &str, ns: f64| criterion::Estimate {
+            id: id.into(),
+            median_ns: ns,
+            written: SystemTime::now(),
+        };
+        let all = [
+            est("audit/findings/10000", 2e6),
+            est("audit/report/10000", 9e6),
+            est("audit/report/100000", 1e8),
+        ];
         let (ms, ids) = pick_ms(&all, mentions_10k).unwrap();
         assert_eq!(ms, 9.0);
         assert_eq!(ids.len(), 2);

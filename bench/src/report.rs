@@ -81,7 +81,13 @@ impl Figure {
     }
 
     /// A figure whose measurement failed or was skipped, with the reason.
-    pub fn missing(key: &str, name: &str, unit: &str, target: Option<Target>, why: impl Into<String>) -> Figure {
+    pub fn missing(
+        key: &str,
+        name: &str,
+        unit: &str,
+        target: Option<Target>,
+        why: impl Into<String>,
+    ) -> Figure {
         Figure {
             key: key.to_string(),
             name: name.to_string(),
@@ -122,11 +128,17 @@ impl Report {
             .map(|f| {
                 [
                     f.name.clone(),
-                    f.value.map_or_else(|| "n/a".to_string(), |v| format!("{}{}", number(v), spaced(&f.unit))),
-                    f.target.map_or_else(|| "—".to_string(), |t| t.render(&f.unit)),
+                    f.value.map_or_else(
+                        || "n/a".to_string(),
+                        |v| format!("{}{}", number(v), spaced(&f.unit)),
+                    ),
+                    f.target
+                        .map_or_else(|| "—".to_string(), |t| t.render(&f.unit)),
                     match (f.met, f.value, f.target) {
                         (Some(true), _, _) => "yes".to_string(),
-                        (Some(false), Some(v), Some(t)) => format!("NO ({}× the bound)", number(t.ratio(v))),
+                        (Some(false), Some(v), Some(t)) => {
+                            format!("NO ({}× the bound)", number(t.ratio(v)))
+                        }
                         (Some(false), _, _) => "NO".to_string(),
                         (None, _, _) => "—".to_string(),
                     },
@@ -142,8 +154,11 @@ impl Report {
         }
         let mut out = String::new();
         let line = |out: &mut String, cells: &[String; 4]| {
-            let padded: Vec<String> =
-                cells.iter().zip(widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+                .collect();
             let _ = writeln!(out, "| {} |", padded.join(" | "));
         };
         line(&mut out, &header.map(str::to_string));
@@ -156,7 +171,12 @@ impl Report {
             let _ = writeln!(out);
         }
         for f in notes {
-            let _ = writeln!(out, "- {}: {}", f.name, f.note.as_deref().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "- {}: {}",
+                f.name,
+                f.note.as_deref().unwrap_or_default()
+            );
         }
         let _ = writeln!(
             out,
@@ -217,17 +237,37 @@ mod tests {
             latency_ms: 5,
             terraform_version: "1.11.4".into(),
             figures: vec![
-                Figure::new("a", "handshake, median", 4.2, "ms", Some(Target::Below(10.0))),
+                Figure::new(
+                    "a",
+                    "handshake, median",
+                    4.2,
+                    "ms",
+                    Some(Target::Below(10.0)),
+                ),
                 Figure::new("b", "requests", 12.0, "", Some(Target::AtMost(10.0))),
-                Figure::missing("c", "audit", "ms", Some(Target::Below(50.0)), "bench not run"),
+                Figure::missing(
+                    "c",
+                    "audit",
+                    "ms",
+                    Some(Target::Below(50.0)),
+                    "bench not run",
+                ),
             ],
             details: serde_json::Map::new(),
         };
         let table = report.table();
         let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(rows.len(), 2 + 3, "{table}");
-        assert!(rows[2].contains("4.20 ms") && rows[2].contains("< 10 ms") && rows[2].contains("yes"), "{table}");
-        assert!(rows[3].contains("12") && rows[3].contains("≤ 10") && rows[3].contains("NO (1.20× the bound)"), "{table}");
+        assert!(
+            rows[2].contains("4.20 ms") && rows[2].contains("< 10 ms") && rows[2].contains("yes"),
+            "{table}"
+        );
+        assert!(
+            rows[3].contains("12")
+                && rows[3].contains("≤ 10")
+                && rows[3].contains("NO (1.20× the bound)"),
+            "{table}"
+        );
         assert!(rows[4].contains("n/a"), "{table}");
         assert!(table.contains("- audit: bench not run"), "{table}");
     }

@@ -100,7 +100,8 @@ impl Env {
     fn sim_with(&self, guests: usize) -> Result<Sim> {
         let path = self.scratch.join(format!("cluster-{guests}.json"));
         let doc = snapshot::cluster(NODES, guests);
-        std::fs::write(&path, serde_json::to_vec(&doc)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, serde_json::to_vec(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         Sim::start(&self.pveha, &path)
     }
 
@@ -111,10 +112,28 @@ impl Env {
         w.write_config(&config(kind, n))?;
         w.run(&["init", "-input=false", "-no-color"], &[0])?;
         // Set-up is not measured: no latency, and wide parallelism to keep `make bench` short.
-        w.run(&["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=50"], &[0])?;
+        w.run(
+            &[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                "-parallelism=50",
+            ],
+            &[0],
+        )?;
         sim.inject_latency(self.latency_ms)?;
         sim.reset_requests()?;
-        let run = w.run(&["plan", "-input=false", "-no-color", "-lock=false", "-detailed-exitcode"], &[0, 2])?;
+        let run = w.run(
+            &[
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-lock=false",
+                "-detailed-exitcode",
+            ],
+            &[0, 2],
+        )?;
         let requests = sim.requests()?;
         sim.clear_faults()?;
         Ok(Refresh {
@@ -136,7 +155,16 @@ impl Env {
         w.run(&["init", "-input=false", "-no-color"], &[0])?;
         sim.inject_latency(self.latency_ms)?;
         sim.reset_requests()?;
-        let run = w.run(&["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=10"], &[0])?;
+        let run = w.run(
+            &[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                "-parallelism=10",
+            ],
+            &[0],
+        )?;
         let requests = sim.requests()?;
         Ok(Apply {
             n,
@@ -188,7 +216,10 @@ mod tests {
         assert!(ha.contains("count = 100"), "{ha}");
         assert!(ha.contains("sid   = \"ct:${1000 + count.index}\""), "{ha}");
         let startup = config(Kind::GuestStartup, 7);
-        assert!(startup.contains("resource \"pveha_guest_startup\" \"s\""), "{startup}");
+        assert!(
+            startup.contains("resource \"pveha_guest_startup\" \"s\""),
+            "{startup}"
+        );
         assert!(startup.contains("vmid   = 1000 + count.index"), "{startup}");
     }
 }

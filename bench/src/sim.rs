@@ -19,6 +19,8 @@ pub struct Sim {
     endpoint: String,
     fingerprint: String,
     http: reqwest::blocking::Client,
+    /// Kept so the log lives as long as the process.
+    _stderr: tempfile::NamedTempFile,
 }
 
 /// The simulator's API request counters.
@@ -33,6 +35,7 @@ pub struct Requests {
 impl Sim {
     /// Starts `pveha sim --snapshot FILE --listen 127.0.0.1:0` (TLS, real-time clock) and reads its greeting.
     pub fn start(pveha: &Path, snapshot: &Path) -> Result<Sim> {
+        let stderr = tempfile::NamedTempFile::new().context("creating the simulator's log")?;
         let mut child = Command::new(pveha)
             .arg("sim")
             .arg("--snapshot")
@@ -40,7 +43,7 @@ impl Sim {
             .args(["--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr.reopen().context("opening the simulator's log")?)
             .spawn()
             .with_context(|| format!("cannot start {}", pveha.display()))?;
         let Some(stdout) = child.stdout.take() else {
@@ -49,16 +52,27 @@ impl Sim {
         let mut reader = BufReader::new(stdout);
         let mut first = String::new();
         let mut second = String::new();
-        reader.read_line(&mut first).context("reading the simulator's greeting")?;
-        reader.read_line(&mut second).context("reading the simulator's fingerprint")?;
+        reader
+            .read_line(&mut first)
+            .context("reading the simulator's greeting")?;
+        reader
+            .read_line(&mut second)
+            .context("reading the simulator's fingerprint")?;
         // Nothing reads the rest, but the pipe must not fill up and block the simulator.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let endpoint = first.trim().strip_prefix("listening on ").map(|s| s.trim_end_matches('/').to_string());
-        let fingerprint = second.trim().strip_prefix("fingerprint ").map(str::to_string);
+        let endpoint = first
+            .trim()
+            .strip_prefix("listening on ")
+            .map(|s| s.trim_end_matches('/').to_string());
+        let fingerprint = second
+            .trim()
+            .strip_prefix("fingerprint ")
+            .map(str::to_string);
         let (Some(endpoint), Some(fingerprint)) = (endpoint, fingerprint) else {
             let _ = child.kill();
             let status = child.wait();
-            bail!("`pveha sim` did not start: {first:?} {second:?} ({status:?})");
+            let log = std::fs::read_to_string(stderr.path()).unwrap_or_default();
+            bail!("`pveha sim` did not start ({status:?}): {}", log.trim());
         };
         let http = reqwest::blocking::Client::builder()
             // The certificate is self-signed and fresh per run; this talks to loopback only.
@@ -66,7 +80,13 @@ impl Sim {
             .no_proxy()
             .build()
             .context("building the HTTP client")?;
-        Ok(Sim { child, endpoint, fingerprint, http })
+        Ok(Sim {
+            child,
+            endpoint,
+            fingerprint,
+            http,
+            _stderr: stderr,
+        })
     }
 
     /// `https://127.0.0.1:PORT`.
@@ -84,7 +104,11 @@ impl Sim {
         if latency_ms == 0 {
             return Ok(());
         }
-        self.control("POST", "faults", Some(json!({"path": "^/", "kind": "latency", "latency_ms": latency_ms})))?;
+        self.control(
+            "POST",
+            "faults",
+            Some(json!({"path": "^/", "kind": "latency", "latency_ms": latency_ms})),
+        )?;
         Ok(())
     }
 
@@ -101,8 +125,13 @@ impl Sim {
     /// The request counters.
     pub fn requests(&self) -> Result<Requests> {
         let v = self.control("GET", "requests", None)?;
-        let total = v["total"].as_u64().ok_or_else(|| anyhow!("/_sim/requests without total: {v}"))?;
-        Ok(Requests { total, by_route: v["by_route"].clone() })
+        let total = v["total"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("/_sim/requests without total: {v}"))?;
+        Ok(Requests {
+            total,
+            by_route: v["by_route"].clone(),
+        })
     }
 
     fn control(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
@@ -114,7 +143,9 @@ impl Sim {
         }
         let resp = req.send().with_context(|| format!("{method} {url}"))?;
         let status = resp.status();
-        let text = resp.text().with_context(|| format!("{method} {url}: reading the body"))?;
+        let text = resp
+            .text()
+            .with_context(|| format!("{method} {url}: reading the body"))?;
         if !status.is_success() {
             bail!("{method} {url}: {status}: {text}");
         }

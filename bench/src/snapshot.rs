@@ -22,7 +22,24 @@ pub fn cluster(nodes: usize, guests: usize) -> Value {
             "ip": format!("127.0.1.{}", i + 1), "local": u8::from(i == 0), "online": 1, "level": ""
         }));
     }
-    let mut resources = Vec::with_capacity(guests);
+    let mut resources = Vec::with_capacity(guests + nodes * 3);
+    for name in &node_names {
+        resources.push(json!({
+            "id": format!("node/{name}"), "node": name, "type": "node", "status": "online", "maxcpu": 64,
+            "cpu": 0.08, "maxmem": 274_877_906_944u64, "mem": 4_080_218_929u64, "maxdisk": 255_550_554_112u64,
+            "disk": 32_212_254_720u64, "uptime": 1_900_000, "level": "", "cgroup-mode": 2, "hastate": "online"
+        }));
+        for (storage, plugin, shared, content) in [
+            ("local", "dir", 0, "backup,iso,vztmpl"),
+            ("ceph-vm", "rbd", 1, "images,rootdir"),
+        ] {
+            resources.push(json!({
+                "id": format!("storage/{name}/{storage}"), "storage": storage, "node": name, "type": "storage",
+                "status": "available", "shared": shared, "content": content, "plugintype": plugin,
+                "disk": 12_884_901_888u64, "maxdisk": 1_099_511_627_776u64
+            }));
+        }
+    }
     let mut api = serde_json::Map::new();
     for g in 0..guests {
         let vmid = FIRST_VMID as usize + g;
@@ -38,12 +55,16 @@ pub fn cluster(nodes: usize, guests: usize) -> Value {
             json!({
                 "arch": "amd64", "cores": 1, "hostname": format!("ct{vmid}"), "memory": 512, "swap": 512,
                 "ostype": "debian", "unprivileged": 1,
-                "rootfs": format!("local-lvm:vm-{vmid}-disk-0,size=4G"),
+                // On shared storage, so the HA manager may recover the guest on any node.
+                "rootfs": format!("ceph-vm:vm-{vmid}-disk-0,size=4G"),
                 "net0": "name=eth0,bridge=vmbr0,ip=dhcp,type=veth"
             }),
         );
     }
-    api.insert("/version".into(), json!({"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a8503f96d"}));
+    api.insert(
+        "/version".into(),
+        json!({"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a8503f96d"}),
+    );
     api.insert("/cluster/status".into(), Value::Array(status));
     api.insert("/cluster/resources".into(), Value::Array(resources));
     api.insert(
@@ -58,7 +79,7 @@ pub fn cluster(nodes: usize, guests: usize) -> Value {
         "/storage".into(),
         json!([
             {"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "backup,iso,vztmpl"},
-            {"storage": "local-lvm", "type": "lvmthin", "thinpool": "data", "vgname": "pve", "content": "images,rootdir"}
+            {"storage": "ceph-vm", "type": "rbd", "pool": "vm", "content": "images,rootdir", "shared": 1}
         ]),
     );
     json!({
@@ -78,10 +99,12 @@ mod tests {
     fn guests_are_spread_over_the_nodes_with_a_config_each() {
         let doc = cluster(3, 7);
         let resources = doc["api"]["/cluster/resources"].as_array().unwrap();
-        assert_eq!(resources.len(), 7);
-        assert_eq!(resources[0]["node"], "node1");
-        assert_eq!(resources[4]["node"], "node2");
-        assert_eq!(resources[6]["vmid"], FIRST_VMID + 6);
+        let guests: Vec<&Value> = resources.iter().filter(|r| r["type"] == "lxc").collect();
+        assert_eq!(guests.len(), 7);
+        assert_eq!(guests[0]["node"], "node1");
+        assert_eq!(guests[4]["node"], "node2");
+        assert_eq!(guests[6]["vmid"], FIRST_VMID + 6);
+        assert_eq!(resources.iter().filter(|r| r["type"] == "node").count(), 3);
         assert!(doc["api"]["/nodes/node3/lxc/1002/config"].is_object());
         assert_eq!(doc["api"]["/cluster/status"].as_array().unwrap().len(), 4);
     }

@@ -26,16 +26,25 @@ pub fn find(root: &Path) -> Result<PathBuf> {
     let bundled = root.join("tools/terraform-1.0.3/terraform");
     on_path
         .or_else(|| bundled.is_file().then_some(bundled))
-        .ok_or_else(|| anyhow!("no terraform on PATH nor at tools/terraform-1.0.3 (run `make tools`)"))
+        .ok_or_else(|| {
+            anyhow!("no terraform on PATH nor at tools/terraform-1.0.3 (run `make tools`)")
+        })
 }
 
 /// `terraform version`'s number, e.g. `1.11.4`.
 pub fn version(terraform: &Path) -> Result<String> {
     let mut cmd = Command::new(terraform);
     scrub_env(&mut cmd);
-    let out = cmd.args(["version", "-json"]).env("CHECKPOINT_DISABLE", "1").output()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("terraform version -json")?;
-    v["terraform_version"].as_str().map(str::to_string).context("no terraform_version")
+    let out = cmd
+        .args(["version", "-json"])
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("terraform version -json")?;
+    v["terraform_version"]
+        .as_str()
+        .map(str::to_string)
+        .context("no terraform_version")
 }
 
 /// Removes inherited variables that change how Terraform or the provider behave (`TF_*`, `PLUGIN_*`,
@@ -43,7 +52,10 @@ pub fn version(terraform: &Path) -> Result<String> {
 pub fn scrub_env(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let Some(k) = key.to_str() else { continue };
-        if ["TF_", "PLUGIN_", "PROXMOX_VE_", "PVEHA"].iter().any(|p| k.starts_with(p)) {
+        if ["TF_", "PLUGIN_", "PROXMOX_VE_", "PVEHA"]
+            .iter()
+            .any(|p| k.starts_with(p))
+        {
             cmd.env_remove(k);
         }
     }
@@ -68,17 +80,23 @@ impl Mirror {
             }
         );
         let mirror = dir.join("mirror");
-        let dest_dir = mirror.join("registry.terraform.io/pveha/pveha").join(PROVIDER_VERSION).join(platform);
-        std::fs::create_dir_all(&dest_dir).with_context(|| format!("creating {}", dest_dir.display()))?;
+        let dest_dir = mirror
+            .join("registry.terraform.io/pveha/pveha")
+            .join(PROVIDER_VERSION)
+            .join(platform);
+        std::fs::create_dir_all(&dest_dir)
+            .with_context(|| format!("creating {}", dest_dir.display()))?;
         let dest = dest_dir.join(format!("terraform-provider-pveha_v{PROVIDER_VERSION}"));
         let _ = std::fs::remove_file(&dest);
-        std::fs::copy(provider, &dest).with_context(|| format!("copying the provider to {}", dest.display()))?;
+        std::fs::copy(provider, &dest)
+            .with_context(|| format!("copying the provider to {}", dest.display()))?;
         let cli_config = dir.join("terraformrc");
         let path = serde_json::Value::String(mirror.display().to_string());
         let text = format!(
             "disable_checkpoint = true\nprovider_installation {{\n  filesystem_mirror {{\n    path    = {path}\n    include = [\"pveha/*\"]\n  }}\n}}\n"
         );
-        std::fs::write(&cli_config, text).with_context(|| format!("writing {}", cli_config.display()))?;
+        std::fs::write(&cli_config, text)
+            .with_context(|| format!("writing {}", cli_config.display()))?;
         Ok(Mirror { cli_config })
     }
 }
@@ -118,16 +136,29 @@ pub struct Workdir {
 impl Workdir {
     /// A new directory whose runs use `mirror` and talk to `sim`.
     pub fn new(terraform: &Path, mirror: &Mirror, sim: &Sim) -> Result<Workdir> {
-        let dir = tempfile::Builder::new().prefix("pveha-bench-").tempdir().context("creating a workdir")?;
+        let dir = tempfile::Builder::new()
+            .prefix("pveha-bench-")
+            .tempdir()
+            .context("creating a workdir")?;
         let env = vec![
-            ("TF_CLI_CONFIG_FILE".into(), mirror.cli_config.display().to_string()),
+            (
+                "TF_CLI_CONFIG_FILE".into(),
+                mirror.cli_config.display().to_string(),
+            ),
             ("TF_IN_AUTOMATION".into(), "1".into()),
             ("CHECKPOINT_DISABLE".into(), "1".into()),
             ("PROXMOX_VE_ENDPOINT".into(), sim.endpoint().to_string()),
             ("PROXMOX_VE_API_TOKEN".into(), TOKEN.to_string()),
-            ("PROXMOX_VE_TLS_FINGERPRINT".into(), sim.fingerprint().to_string()),
+            (
+                "PROXMOX_VE_TLS_FINGERPRINT".into(),
+                sim.fingerprint().to_string(),
+            ),
         ];
-        Ok(Workdir { dir, terraform: terraform.to_path_buf(), env })
+        Ok(Workdir {
+            dir,
+            terraform: terraform.to_path_buf(),
+            env,
+        })
     }
 
     /// Writes `main.tf`.
@@ -137,7 +168,10 @@ impl Workdir {
 
     /// Runs `terraform ARGS` to completion; an exit code outside `ok` is an error carrying its output.
     pub fn run(&self, args: &[&str], ok: &[i32]) -> Result<Run> {
-        let rusage_file = self.dir.path().join(format!("rusage-{}.jsonl", args.first().unwrap_or(&"run")));
+        let rusage_file = self
+            .dir
+            .path()
+            .join(format!("rusage-{}.jsonl", args.first().unwrap_or(&"run")));
         let _ = std::fs::remove_file(&rusage_file);
         let out_path = self.dir.path().join("terraform.out");
         let out = std::fs::File::create(&out_path).context("creating terraform's log")?;
@@ -152,17 +186,39 @@ impl Workdir {
             .stdout(out)
             .stderr(err);
         let started = Instant::now();
-        let child = cmd.spawn().with_context(|| format!("cannot run {}", self.terraform.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.terraform.display()))?;
         let (status, cpu) = wait4(child.id())?;
         let wall = started.elapsed();
-        let exit_code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+        let exit_code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
         if !ok.contains(&exit_code) {
             let log = std::fs::read_to_string(&out_path).unwrap_or_default();
-            let tail: String = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-            bail!("`terraform {}` failed (wait status {status}):\n{tail}", args.join(" "));
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            bail!(
+                "`terraform {}` failed (wait status {status}):\n{tail}",
+                args.join(" ")
+            );
         }
         let provider = read_usage(&rusage_file);
-        Ok(Run { exit_code, wall, cpu_with_children_s: cpu, provider })
+        Ok(Run {
+            exit_code,
+            wall,
+            cpu_with_children_s: cpu,
+            provider,
+        })
     }
 }
 
@@ -193,7 +249,9 @@ fn read_usage(path: &Path) -> ProviderUsage {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut usage = ProviderUsage::default();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         let cpu = v["cpu_user_s"].as_f64().unwrap_or(0.0) + v["cpu_sys_s"].as_f64().unwrap_or(0.0);
         usage.processes += 1;
         usage.cpu_s += cpu;
@@ -223,6 +281,8 @@ mod tests {
     }
 
     #[test]
+    // The child is reaped by `wait4`, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     fn wait4_reports_the_exit_status_and_cpu_of_a_child() {
         let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
         let (status, cpu) = wait4(child.id()).unwrap();

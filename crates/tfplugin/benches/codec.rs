@@ -1,6 +1,6 @@
 //! Value codec benchmark: decode + encode of a 1,000-element msgpack `DynamicValue` whose elements are
 //! nested objects with unknowns at several depths — the shape of a plan over many resources.
-//! `scripts/bench.sh` reads the `codec/roundtrip/1000` median from criterion's output.
+//! `pveha-bench` reads the `codec/roundtrip/1000` median from what criterion writes.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -36,14 +36,14 @@ fn element(i: usize) -> Dynamic {
     let int = |v: i64| Dynamic::Number(Number::Int(v));
     let history = (0..4)
         .map(|k| {
-            if i % 13 == 0 && k == 2 {
+            if i.is_multiple_of(13) && k == 2 {
                 Dynamic::Unknown
             } else {
                 int((i * k) as i64)
             }
         })
         .collect();
-    let policy = if i % 11 == 0 {
+    let policy = if i.is_multiple_of(11) {
         Dynamic::Unknown
     } else {
         Dynamic::Object(BTreeMap::from([
@@ -55,7 +55,7 @@ fn element(i: usize) -> Dynamic {
             ("history".to_string(), Dynamic::List(history)),
         ]))
     };
-    let nodes = if i % 17 == 0 {
+    let nodes = if i.is_multiple_of(17) {
         Dynamic::Null
     } else {
         Dynamic::Map(
@@ -68,7 +68,7 @@ fn element(i: usize) -> Dynamic {
         ("sid".to_string(), s(format!("ct:{}", 1000 + i))),
         (
             "node".to_string(),
-            if i % 7 == 0 {
+            if i.is_multiple_of(7) {
                 Dynamic::Unknown
             } else {
                 s(format!("node{}", i % 3 + 1))
@@ -79,7 +79,7 @@ fn element(i: usize) -> Dynamic {
             "weight".to_string(),
             Dynamic::Number(Number::Float(i as f64 + 0.5)),
         ),
-        ("enabled".to_string(), Dynamic::Bool(i % 2 == 0)),
+        ("enabled".to_string(), Dynamic::Bool(i.is_multiple_of(2))),
         (
             "tags".to_string(),
             Dynamic::Set(vec![s("bench".into()), s(format!("tier{}", i % 5))]),
