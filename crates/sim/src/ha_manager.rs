@@ -502,7 +502,7 @@ fn recover(c: &mut Cluster, t: f64) {
 }
 
 fn normal_rounds(c: &mut Cluster, t: f64) {
-    let view = placement_view(c);
+    let mut view = placement_view(c);
     let mut usage = Usage::from_cluster(&view);
     let started: Vec<(String, String)> = c
         .manager
@@ -525,6 +525,12 @@ fn normal_rounds(c: &mut Cluster, t: f64) {
             s.target = Some(best.clone());
         }
         usage.add(&best);
+        // Later services in this round must see the move: a negative-affinity partner may not
+        // pick the node this one is heading to.
+        if let Some(v) = view.services.get_mut(&sid) {
+            v.state = CrmState::Migrate;
+            v.target = Some(best.clone());
+        }
         log(c, t, format!("migrate service '{sid}' to node '{best}' (running on a node that is not preferred)"));
     }
 }

@@ -127,3 +127,46 @@ async fn nofailback_keeps_the_service_where_it_is() {
     s.advance(60).await;
     assert_eq!(s.service("ct:113").await.0, "proxmox");
 }
+
+#[tokio::test]
+async fn negative_partners_moving_in_one_round_land_apart() {
+    // Regression: both Traefik instances leave `proxmox` in the same round; the second must see the
+    // first's migration target, or the basic scheduler sends both to the least-loaded node.
+    let s = crate::harness::pve9().await;
+    for sid in ["ct:110", "ct:121"] {
+        s.call("POST", "/cluster/ha/resources", &[("sid", sid)])
+            .await
+            .ok();
+    }
+    s.advance(10).await;
+    s.call(
+        "POST",
+        "/cluster/ha/rules",
+        &[
+            ("rule", "apart"),
+            ("type", "resource-affinity"),
+            ("resources", "ct:110,ct:121"),
+            ("affinity", "negative"),
+        ],
+    )
+    .await
+    .ok();
+    s.call(
+        "POST",
+        "/cluster/ha/rules",
+        &[
+            ("rule", "proxy-nodes"),
+            ("type", "node-affinity"),
+            ("resources", "ct:110,ct:121"),
+            ("nodes", "proxmox2,proxmox3"),
+            ("strict", "1"),
+        ],
+    )
+    .await
+    .ok();
+    s.advance(60).await;
+    let a = s.service("ct:110").await.0;
+    let b = s.service("ct:121").await.0;
+    assert_ne!(a, b, "negative partners must not share a node");
+    assert!(a != "proxmox" && b != "proxmox", "{a} {b}");
+}
