@@ -61,6 +61,19 @@ pub fn already_exists(diags: &mut Diagnostics, type_name: &str, object: &str, id
     );
 }
 
+/// The error for an update that finds the object changed by another writer since Terraform read it.
+pub fn changed_elsewhere(diags: &mut Diagnostics, object: &str, fields: &[&str]) {
+    diags.error(
+        format!("{object} was changed outside Terraform"),
+        format!(
+            "{object} changed on the cluster since Terraform last read it ({}), so applying would silently \
+             overwrite another writer's change. Nothing was written. Run terraform plan again to see the other \
+             change, then apply.",
+            fields.join(", ")
+        ),
+    );
+}
+
 /// The error for an import whose ID names nothing on the server.
 pub fn import_not_found(diags: &mut Diagnostics, object: &str, id: &str) {
     diags.error(

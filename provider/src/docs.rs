@@ -201,7 +201,10 @@ fn render_page(page: &Page, examples: &Path, existing: Option<&str>) -> Result<S
     let mut regions = vec![
         ("description", page.schema.block.description.clone()),
         ("example", format!("```terraform\n{example}\n```")),
-        ("schema", schema_markdown(&page.schema, page.kind, &page.json)),
+        (
+            "schema",
+            schema_markdown(&page.schema, page.kind, &page.json),
+        ),
     ];
     if page.kind == Kind::Resource {
         let import = read_example(&examples.join(&dir).join("import.sh"))?;
@@ -259,7 +262,14 @@ fn schema_markdown(schema: &Schema, kind: Kind, json: &serde_json::Value) -> Str
         "## Argument and Attribute Reference\n"
     });
     let mut nested = Vec::new();
-    groups(&mut out, &schema.block.attributes, "", &mut nested, true, json);
+    groups(
+        &mut out,
+        &schema.block.attributes,
+        "",
+        &mut nested,
+        true,
+        json,
+    );
     while let Some((anchor, title, attrs)) = nested.first().cloned() {
         nested.remove(0);
         let _ = write!(
@@ -367,12 +377,19 @@ fn object_children(
     fields: &std::collections::BTreeMap<String, Type>,
     schema: Option<&serde_json::Value>,
 ) -> Vec<Attribute> {
-    let props = schema.and_then(|s| s.get("properties")).and_then(serde_json::Value::as_object);
+    let props = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(serde_json::Value::as_object);
     let mut names: Vec<&String> = match props {
         Some(p) => p.keys().filter(|k| fields.contains_key(*k)).collect(),
         None => Vec::new(),
     };
-    names.extend(fields.keys().filter(|k| !names.contains(k)).collect::<Vec<_>>());
+    names.extend(
+        fields
+            .keys()
+            .filter(|k| !names.contains(k))
+            .collect::<Vec<_>>(),
+    );
     names
         .into_iter()
         .map(|name| Attribute {
@@ -538,7 +555,10 @@ mod tests {
         let once = with_front_matter("---\na: 1\n---\n", "# Body\n");
         let twice = with_front_matter("---\na: 2\n---\n", &once);
         assert_eq!(twice, "---\na: 2\n---\n\n# Body\n");
-        assert_eq!(with_front_matter("---\na: 3\n---\n", "---\n---\n# Body\n"), "---\na: 3\n---\n\n# Body\n");
+        assert_eq!(
+            with_front_matter("---\na: 3\n---\n", "---\n---\n# Body\n"),
+            "---\na: 3\n---\n\n# Body\n"
+        );
     }
 
     #[test]
@@ -554,7 +574,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("- `findings` (List of Object) "), "{md}");
-        assert!(md.contains("- `remediation_hcl` (String) The pveha resources that fix it"), "{md}");
+        assert!(
+            md.contains("- `remediation_hcl` (String) The pveha resources that fix it"),
+            "{md}"
+        );
         assert!(md.contains("### Nested Schema for `findings`"), "{md}");
         assert!(md.contains("- `rto_seconds` (Map of Number) "), "{md}");
     }

@@ -95,6 +95,16 @@ impl Provider for Pveha {
             );
             return None;
         }
+        // The client logs this too, but only a diagnostic reaches a user who does not read TF_LOG output.
+        if settings.insecure && settings.tls_fingerprint.is_none() {
+            diags.warning_at(
+                "insecure",
+                "TLS certificate verification is off",
+                "insecure = true (or PROXMOX_VE_INSECURE) accepts any certificate, so whoever sits on the network \
+                 path can read the API credentials. Set tls_fingerprint to the certificate's SHA-256 fingerprint, or \
+                 ca_cert to the CA that signed it, instead.",
+            );
+        }
         Some(Pve::new(client))
     }
 

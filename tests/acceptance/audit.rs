@@ -371,7 +371,8 @@ const FIXED_BY_BLUEPRINT: [&str; 5] = [
 #[tokio::test]
 async fn the_homelab_blueprint_clears_placement_findings_and_keeps_hardware_ones() -> Result<()> {
     let tf = &each_terraform()[0];
-    let sim = Sim::start_with(Sim::fixture("cluster-pve8.json"), &["--time-scale", "0"]).await?;
+    // A running clock: `pveha_resource.node` in the blueprint waits for the HA manager to move ct:130.
+    let sim = sim8().await?;
     let before = pveha(&["audit", "--format", "json"], Some(&sim))
         .await?
         .json()?;

@@ -151,10 +151,12 @@ fn flag(v: &Value) -> bool {
 
 /// The cluster's HA configuration equals Terraform's state (which an empty plan proved equal to the
 /// configuration): every group and HA resource exactly once, none missing, none orphaned, and
-/// `terraform state list` names every object that exists. Returns the HA resources by sid.
+/// `terraform state list` names every object that exists. HA resources in `unmanaged` (the fixture's own, which
+/// the scenario does not manage) are left out of the comparison. Returns the managed HA resources by sid.
 async fn expect_cluster_matches_state(
     sim: &Sim,
     w: &mut Workdir,
+    unmanaged: &[&str],
 ) -> Result<BTreeMap<String, Value>> {
     let state = w.state().await;
     let listed = state_list(w).await;
@@ -211,6 +213,16 @@ async fn expect_cluster_matches_state(
     }
 
     let resources = list(sim, "/cluster/ha/resources").await?;
+    let all: Vec<&str> = resources.iter().filter_map(|r| r["sid"].as_str()).collect();
+    let distinct: BTreeSet<&&str> = all.iter().collect();
+    ensure!(
+        distinct.len() == all.len(),
+        "an HA resource exists twice: {all:?}"
+    );
+    let resources: Vec<Value> = resources
+        .into_iter()
+        .filter(|r| !unmanaged.iter().any(|u| r["sid"] == json!(u)))
+        .collect();
     let sids: Vec<String> = resources
         .iter()
         .filter_map(|r| r["sid"].as_str().map(str::to_string))
@@ -311,7 +323,7 @@ async fn homelab_apply_under_faults_fails_clearly_then_converges_with_nothing_or
 
     sim.clear_faults().await?;
     w.apply(&hcl).await;
-    let resources = expect_cluster_matches_state(&sim, &mut w).await?;
+    let resources = expect_cluster_matches_state(&sim, &mut w, &[]).await?;
     assert_eq!(resources.len(), 11, "{resources:?}");
     assert_eq!(
         state_list(&w).await.len(),
@@ -325,6 +337,11 @@ async fn homelab_apply_under_faults_fails_clearly_then_converges_with_nothing_or
     assert_eq!(startup(&sim, "proxmox", 135).await?, json!("order=6"));
     Ok(())
 }
+
+/// The HA resources the PVE 8 fixture already has, which most scenarios leave unmanaged.
+const FIXTURE_HA: &[&str] = &[
+    "ct:100", "ct:113", "ct:116", "ct:122", "ct:130", "ct:131", "ct:1250",
+];
 
 const GROUP_WEB: &str = r#"
 resource "pveha_group" "web" {
@@ -381,7 +398,7 @@ async fn a_create_whose_read_back_fails_stays_in_state_and_an_existing_object_na
         PlanOutcome::Error => panic!("the plan after a partial create failed:\n{}", plan.output),
     }
     w.apply(&cfg).await;
-    expect_cluster_matches_state(&sim, &mut w).await?;
+    expect_cluster_matches_state(&sim, &mut w, FIXTURE_HA).await?;
 
     // Creating what already exists never adopts or overwrites it: the error gives the import command.
     let before = sim.api("GET", "/cluster/ha/resources/ct:100", &[]).await?;
@@ -594,7 +611,7 @@ async fn a_killed_terraform_leaves_no_provider_or_socket_and_a_rerun_converges()
     sim.clear_faults().await?;
     w.unset_env("TF_LOG").unset_env("TF_LOG_PATH");
     w.apply(&cfg).await;
-    expect_cluster_matches_state(&sim, &mut w).await?;
+    expect_cluster_matches_state(&sim, &mut w, FIXTURE_HA).await?;
     Ok(())
 }
 
@@ -636,6 +653,10 @@ async fn a_target_node_powered_off_mid_move_fails_clearly_and_converges_once_bac
         "no error names the service and the node:\n{out}"
     );
     assert!(
+        Regex::new(r"proxmox2\s+is\s+offline")?.is_match(&out.combined()),
+        "the error does not say that the target node is offline:\n{out}"
+    );
+    assert!(
         state_list(&w).await.contains("pveha_resource.kuma"),
         "the HA resource was created but is not in state:\n{out}"
     );
@@ -662,6 +683,56 @@ async fn a_target_node_powered_off_mid_move_fails_clearly_and_converges_once_bac
         .find(|e| e["sid"] == json!("ct:132"))
         .ok_or_else(|| anyhow!("ct:132 has no HA status: {current:?}"))?;
     assert_eq!(entry["node"], json!("proxmox2"), "{entry}");
-    expect_cluster_matches_state(&sim, &mut w).await?;
+    expect_cluster_matches_state(&sim, &mut w, FIXTURE_HA).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_writer_on_the_same_group_gets_a_conflict_not_an_overwrite() -> Result<()> {
+    let sim = sim8().await?;
+    let mut w = workdir(newest(), &sim);
+    let group = |comment: &str| {
+        hcl(&format!(
+            "resource \"pveha_group\" \"web\" {{\n  name    = \"web\"\n  nodes   = {{ proxmox2 = 2, proxmox3 = 1 }}\n  comment = \"{comment}\"\n}}\n"
+        ))
+    };
+    w.apply(&group("first")).await;
+
+    // Terraform plans its change; another writer changes the same group before the plan is applied.
+    w.write_config(&group("second"));
+    w.run(&["plan", "-input=false", "-no-color", "-out=tfplan"])
+        .await
+        .expect_success();
+    let other = sim
+        .api(
+            "PUT",
+            "/cluster/ha/groups/web",
+            &[("comment", "changed by someone else")],
+        )
+        .await?;
+    ensure!(
+        other.status == 200,
+        "the other writer's update failed: {other:?}"
+    );
+
+    let out = w
+        .run(&["apply", "-input=false", "-no-color", "tfplan"])
+        .await;
+    let text = format!("{}{}", out.stdout, out.stderr);
+    out.expect_failure();
+    ensure!(
+        Regex::new(r"(?s)HA group .web. was changed outside\s+Terraform.*comment")?.is_match(&text),
+        "expected a conflict naming the changed attribute:\n{text}"
+    );
+    let answer = sim.api("GET", "/cluster/ha/groups/web", &[]).await?;
+    let data = answer.data()?;
+    ensure!(
+        data["comment"] == json!("changed by someone else"),
+        "the other writer's change was overwritten: {data}"
+    );
+
+    // A fresh plan sees the other change and applying it converges.
+    w.apply(&group("second")).await;
+    w.destroy().await;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pveha_model::{HaGroup, HaModel, HaResource, HaRule, HaStatusEntry, VersionInfo};
+use pveha_model::{HaGroup, HaModel, HaResource, HaRule, HaStatusEntry, Sid, VersionInfo};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::cache::Cached;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
+use crate::ha::Indexed;
 use crate::retry::{self, Outcome, RetryPolicy};
 use crate::transport::{Form, Request, Transport};
 
@@ -40,13 +41,14 @@ impl Default for ClientOptions {
     }
 }
 
-/// The HA collections' caches.
+/// The HA collections' caches, each indexed once per fetch so that reading one object is a lookup.
 #[derive(Default)]
 pub(crate) struct HaCaches {
-    pub(crate) groups: Cached<Vec<HaGroup>>,
-    pub(crate) resources: Cached<Vec<HaResource>>,
-    pub(crate) rules: Cached<Vec<HaRule>>,
-    pub(crate) status: Cached<Vec<HaStatusEntry>>,
+    pub(crate) groups: Cached<Indexed<String, HaGroup>>,
+    pub(crate) resources: Cached<Indexed<Sid, HaResource>>,
+    pub(crate) rules: Cached<Indexed<String, HaRule>>,
+    /// Indexed by the sid of service entries, as the server spells it.
+    pub(crate) status: Cached<Indexed<String, HaStatusEntry>>,
 }
 
 struct Inner {

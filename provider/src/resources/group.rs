@@ -162,6 +162,9 @@ impl Resource for GroupResource {
         let pve = ctx.require_client(diags)?;
         let (prior, planned) = (req.prior, req.planned);
         let name = planned.name.as_str()?.to_string();
+        if !unchanged_since_read(pve, &name, &prior, diags).await {
+            return None;
+        }
         let update = HaGroupUpdate {
             nodes: planned
                 .nodes
@@ -253,6 +256,36 @@ async fn read_back(
 }
 
 /// The state of a group; absent flags read as their defaults.
+/// Compare-before-write: the digest covers all of groups.cfg (it would fail parallel updates of other
+/// groups), so the object itself is read fresh and compared with what Terraform last saw instead.
+async fn unchanged_since_read(
+    pve: &Pve,
+    name: &str,
+    prior: &GroupModel,
+    diags: &mut Diagnostics,
+) -> bool {
+    pve.api().invalidate_ha_cache();
+    let current = match groups::get(pve.api(), name).await {
+        Ok(g) => to_model(&g),
+        // Gone or unreadable: the update itself reports it with the server's words.
+        Err(_) => return true,
+    };
+    let changed: Vec<&str> = [
+        ("nodes", current.nodes != prior.nodes),
+        ("restricted", current.restricted != prior.restricted),
+        ("nofailback", current.nofailback != prior.nofailback),
+        ("comment", current.comment != prior.comment),
+    ]
+    .into_iter()
+    .filter_map(|(field, differs)| differs.then_some(field))
+    .collect();
+    if changed.is_empty() {
+        return true;
+    }
+    diag::changed_elsewhere(diags, &object(name), &changed);
+    false
+}
+
 fn to_model(g: &HaGroup) -> GroupModel {
     GroupModel {
         name: Value::Known(g.group.clone()),
@@ -265,7 +298,7 @@ fn to_model(g: &HaGroup) -> GroupModel {
 
 /// The HA resources that name `group` (a PVE 9 cluster migrated from 8 may still show some); best effort.
 async fn users_of(pve: &Pve, group: &str) -> Vec<String> {
-    match pveha_pve::ha::resources::list(pve.api()).await {
+    match pveha_pve::ha::resources::shared(pve.api()).await {
         Ok(list) => list
             .iter()
             .filter(|r| r.group.as_deref() == Some(group))

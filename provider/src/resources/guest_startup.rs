@@ -97,8 +97,8 @@ impl Resource for GuestStartupResource {
             Err(e) => return diag::api_error(diags, "read", "the cluster's guests", &e, &[]),
         };
         let Some(sid) = guest.sid() else { return };
-        match pveha_pve::ha::resources::list(pve.api()).await {
-            Ok(list) if list.iter().any(|r| r.sid == sid) => diags.warning_at(
+        match pveha_pve::ha::resources::shared(pve.api()).await {
+            Ok(list) if list.contains_key(&sid) => diags.warning_at(
                 "vmid",
                 format!("Guest {vmid} is HA-managed: Proxmox VE ignores its boot settings"),
                 format!(

@@ -404,8 +404,7 @@ async fn read_one(pve: &Pve, sid: &Sid) -> pveha_pve::Result<Option<HaResourceMo
         Err(e) => return Err(e),
     };
     let model = pve.ha_model().await?;
-    let entries = status::current(pve.api()).await?;
-    let service = service_entry(&entries, sid).cloned();
+    let service = status::service(pve.api(), sid).await?;
     let node = match service
         .as_ref()
         .and_then(|s| s.node.clone())

@@ -262,6 +262,9 @@ impl Resource for RuleResource {
         let pve = ctx.require_client(diags)?;
         let (prior, planned) = (req.prior, req.planned);
         let name = planned.name.as_str()?.to_string();
+        if !unchanged_since_read(pve, &name, &prior, diags).await {
+            return None;
+        }
         let mut update = HaRuleUpdate::new(kind_of(&planned)?);
         if prior.resources != planned.resources {
             update.resources = Some(sids(&planned));
@@ -367,6 +370,38 @@ async fn read_back(
     }
 }
 
+/// Compare-before-write: the digest covers all of rules.cfg (it would fail parallel updates of other
+/// rules), so the rule itself is read fresh and compared with what Terraform last saw instead.
+async fn unchanged_since_read(
+    pve: &Pve,
+    name: &str,
+    prior: &RuleModel,
+    diags: &mut Diagnostics,
+) -> bool {
+    pve.api().invalidate_ha_cache();
+    let current = match rules::get(pve.api(), name).await {
+        Ok(r) => to_model(&r),
+        // Gone or unreadable: the update itself reports it with the server's words.
+        Err(_) => return true,
+    };
+    let changed: Vec<&str> = [
+        ("resources", current.resources != prior.resources),
+        ("nodes", current.nodes != prior.nodes),
+        ("strict", current.strict != prior.strict),
+        ("affinity", current.affinity != prior.affinity),
+        ("enabled", current.enabled != prior.enabled),
+        ("comment", current.comment != prior.comment),
+    ]
+    .into_iter()
+    .filter_map(|(field, differs)| differs.then_some(field))
+    .collect();
+    if changed.is_empty() {
+        return true;
+    }
+    diag::changed_elsewhere(diags, &object(name), &changed);
+    false
+}
+
 /// The state of a rule; absent keys read as their defaults (`strict` false, enabled).
 fn to_model(r: &HaRule) -> RuleModel {
     let node_affinity = r.kind == NODE_AFFINITY;
@@ -439,16 +474,16 @@ async fn feasibility(pve: &Pve, planned: &RuleModel, diags: &mut Diagnostics) {
         affinity: planned.affinity.as_ref().cloned(),
         enabled: planned.enabled.as_ref() != Some(&false),
     };
-    let others: Vec<Candidate> = match rules::list(pve.api()).await {
+    let others: Vec<Candidate> = match rules::shared(pve.api()).await {
         Ok(list) => list
-            .into_iter()
+            .iter()
             .filter(|r| r.rule != name)
             .map(|r| Candidate {
                 enabled: r.disable.is_none(),
-                resources: r.resources.into_iter().collect(),
-                name: r.rule,
-                kind: r.kind,
-                affinity: r.affinity,
+                resources: r.resources.iter().cloned().collect(),
+                name: r.rule.clone(),
+                kind: r.kind.clone(),
+                affinity: r.affinity.clone(),
             })
             .collect(),
         Err(e) => return diag::api_error(diags, "read", "the cluster's HA rules", &e, &[]),

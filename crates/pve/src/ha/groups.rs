@@ -1,12 +1,14 @@
 //! HA groups, `/cluster/ha/groups[/{group}]`: PVE 8 only. On PVE 9 every call fails before any
 //! request with `VersionUnsupported` pointing at rules. Reads come from the cached list.
 
+use std::sync::Arc;
+
 use pveha_model::{HaGroup, HaModel, NodePriorities};
 use reqwest::Method;
 
 use crate::client::decode;
 use crate::error::{Error, Result};
-use crate::ha::{verify_gone, verify_shows};
+use crate::ha::{verify_gone, verify_shows, Indexed};
 use crate::transport::Form;
 use crate::{Change, Client};
 
@@ -46,27 +48,35 @@ fn path(group: &str) -> String {
     format!("/cluster/ha/groups/{group}")
 }
 
-/// Every group, from the cache (one list request per validity window, however many callers).
-pub async fn list(client: &Client) -> Result<Vec<HaGroup>> {
+/// The group list as cached, indexed by group id.
+pub type HaGroups = Indexed<String, HaGroup>;
+
+/// Every group, shared with the cache (one list request per validity window, however many callers).
+pub async fn shared(client: &Client) -> Result<Arc<HaGroups>> {
     client.require(HaModel::Groups, OPERATION).await?;
-    let groups = client
+    client
         .ha_cached(
             |c| &c.groups,
             || async {
                 let data = client.get_raw("/cluster/ha/groups", &[]).await?;
-                decode::<Vec<HaGroup>>("/cluster/ha/groups", data)
+                let list = decode::<Vec<HaGroup>>("/cluster/ha/groups", data)?;
+                Ok(Indexed::new(list, |x: &HaGroup| Some(x.group.clone())))
             },
         )
-        .await?;
-    Ok(groups.as_ref().clone())
+        .await
 }
 
-/// One group, served from the cached list; `NotFound` as the server words it.
+/// Every group, as an owned copy of the cached list ([`shared`] avoids the copy).
+pub async fn list(client: &Client) -> Result<Vec<HaGroup>> {
+    Ok(shared(client).await?.to_vec())
+}
+
+/// One group, looked up in the cached list; `NotFound` as the server words it.
 pub async fn get(client: &Client, group: &str) -> Result<HaGroup> {
-    list(client)
+    shared(client)
         .await?
-        .into_iter()
-        .find(|g| g.group == group)
+        .get(group)
+        .cloned()
         .ok_or_else(|| Error::NotFound {
             message: format!("no such ha group '{group}'"),
         })

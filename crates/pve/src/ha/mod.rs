@@ -1,12 +1,16 @@
 //! The cluster-wide HA configuration, `/cluster/ha/...`: groups (PVE 8), resources, rules (PVE 9)
-//! and status. Lists are served from the client's single-flight cache; writes go through the
-//! client's HA write queue. This module holds what the four share: how a write is checked
-//! against what the server shows after an ambiguous failure.
+//! and status. Lists are served from the client's single-flight cache, shared and indexed
+//! ([`Indexed`]) so one object's read is a lookup; writes go through the client's HA write queue.
+//! This module holds what the four share: the indexed list, and how a write is checked against
+//! what the server shows after an ambiguous failure.
 
 pub mod groups;
+mod indexed;
 pub mod resources;
 pub mod rules;
 pub mod status;
+
+pub use indexed::Indexed;
 
 use pveha_model::NodePriorities;
 use serde_json::Value;

@@ -1,6 +1,9 @@
 //! HA resources, `/cluster/ha/resources[/{sid}]`, and their migrate/relocate commands. Reads come
-//! from the cached list, so refreshing a thousand resources costs one request. Deletes pass
+//! from the cached, sid-indexed list, so refreshing a thousand resources costs one request and a
+//! thousand lookups. Deletes pass
 //! `purge=0` on PVE 9 so that removing a resource never edits or deletes the user's rules.
+
+use std::sync::Arc;
 
 use pveha_model::{HaModel, HaResource, Sid};
 use reqwest::Method;
@@ -8,7 +11,7 @@ use serde::Deserialize;
 
 use crate::client::decode;
 use crate::error::{Error, Result};
-use crate::ha::{verify_gone, verify_shows};
+use crate::ha::{verify_gone, verify_shows, Indexed};
 use crate::retry::Outcome;
 use crate::transport::Form;
 use crate::{Change, Client};
@@ -85,29 +88,34 @@ fn path(sid: &Sid) -> String {
     format!("/cluster/ha/resources/{sid}")
 }
 
-/// Every HA resource, from the cache (one list request per validity window).
-pub async fn list(client: &Client) -> Result<Vec<HaResource>> {
-    Ok(cached(client).await?.as_ref().clone())
-}
+/// The resource list as cached, indexed by sid.
+pub type HaResources = Indexed<Sid, HaResource>;
 
-async fn cached(client: &Client) -> Result<std::sync::Arc<Vec<HaResource>>> {
+/// Every HA resource, shared with the cache (one list request per validity window, no copy).
+pub async fn shared(client: &Client) -> Result<Arc<HaResources>> {
     client
         .ha_cached(
             |c| &c.resources,
             || async {
                 let data = client.get_raw("/cluster/ha/resources", &[]).await?;
-                decode::<Vec<HaResource>>("/cluster/ha/resources", data)
+                let list = decode::<Vec<HaResource>>("/cluster/ha/resources", data)?;
+                Ok(Indexed::new(list, |r: &HaResource| Some(r.sid)))
             },
         )
         .await
 }
 
-/// One HA resource, served from the cached list; `NotFound` as the server words it.
+/// Every HA resource, as an owned copy of the cached list (for callers that keep or consume the
+/// records; [`shared`] avoids the copy).
+pub async fn list(client: &Client) -> Result<Vec<HaResource>> {
+    Ok(shared(client).await?.to_vec())
+}
+
+/// One HA resource, looked up in the cached list; `NotFound` as the server words it.
 pub async fn get(client: &Client, sid: &Sid) -> Result<HaResource> {
-    cached(client)
+    shared(client)
         .await?
-        .iter()
-        .find(|r| r.sid == *sid)
+        .get(sid)
         .cloned()
         .ok_or_else(|| Error::NotFound {
             message: format!("no such resource '{sid}'"),

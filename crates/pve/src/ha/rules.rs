@@ -2,12 +2,14 @@
 //! request with `VersionUnsupported`. `type` is sent on every write (the server requires it on
 //! PUT too), and `disable` is only ever sent as 1: re-enabling is `delete=disable`.
 
+use std::sync::Arc;
+
 use pveha_model::{HaModel, HaRule, NodePriorities, Sid};
 use reqwest::Method;
 
 use crate::client::decode;
 use crate::error::{Error, Result};
-use crate::ha::{verify_gone, verify_shows};
+use crate::ha::{verify_gone, verify_shows, Indexed};
 use crate::transport::Form;
 use crate::{Change, Client};
 
@@ -100,27 +102,35 @@ fn sid_list(sids: &[Sid]) -> String {
     v.join(",")
 }
 
-/// Every rule, from the cache (one list request per validity window).
-pub async fn list(client: &Client) -> Result<Vec<HaRule>> {
+/// The rule list as cached, indexed by rule id.
+pub type HaRules = Indexed<String, HaRule>;
+
+/// Every rule, shared with the cache (one list request per validity window, however many callers).
+pub async fn shared(client: &Client) -> Result<Arc<HaRules>> {
     client.require(HaModel::Rules, OPERATION).await?;
-    let rules = client
+    client
         .ha_cached(
             |c| &c.rules,
             || async {
                 let data = client.get_raw("/cluster/ha/rules", &[]).await?;
-                decode::<Vec<HaRule>>("/cluster/ha/rules", data)
+                let list = decode::<Vec<HaRule>>("/cluster/ha/rules", data)?;
+                Ok(Indexed::new(list, |x: &HaRule| Some(x.rule.clone())))
             },
         )
-        .await?;
-    Ok(rules.as_ref().clone())
+        .await
 }
 
-/// One rule, served from the cached list; `NotFound` as the server words it.
+/// Every rule, as an owned copy of the cached list ([`shared`] avoids the copy).
+pub async fn list(client: &Client) -> Result<Vec<HaRule>> {
+    Ok(shared(client).await?.to_vec())
+}
+
+/// One rule, looked up in the cached list; `NotFound` as the server words it.
 pub async fn get(client: &Client, rule: &str) -> Result<HaRule> {
-    list(client)
+    shared(client)
         .await?
-        .into_iter()
-        .find(|r| r.rule == rule)
+        .get(rule)
+        .cloned()
         .ok_or_else(|| Error::NotFound {
             message: format!("no such ha rule '{rule}'"),
         })

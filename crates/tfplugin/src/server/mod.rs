@@ -1,6 +1,7 @@
-//! The go-plugin side of the server: negotiate the protocol, listen (unix socket or loopback TCP), wrap
-//! connections in AutoMTLS, print the handshake line, serve the provider and go-plugin's auxiliary
-//! services, and exit cleanly on `GRPCController.Shutdown`. The generated protobuf code lives here, private.
+//! The go-plugin side of the server: negotiate the protocol, listen (unix socket in a private directory, or
+//! loopback TCP), wrap connections in AutoMTLS, print the handshake line, serve the provider and go-plugin's
+//! auxiliary services, and exit cleanly on `GRPCController.Shutdown`, or at once when the process that started
+//! it dies. The generated protobuf code lives here, private.
 
 mod aux;
 mod convert;
@@ -8,6 +9,7 @@ mod provider;
 pub mod tls;
 
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -233,7 +235,8 @@ async fn listen(
             .clone()
             .unwrap_or_else(std::env::temp_dir);
         let dir = base.join(format!("tfplugin-{:016x}", rand::random::<u64>()));
-        match std::fs::create_dir(&dir) {
+        // Only this user may reach the socket, whatever the umask (go-plugin's own temp dir is 0700 too).
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {
                 let path = dir.join("plugin.sock");
                 match UnixListener::bind(&path) {
@@ -349,6 +352,13 @@ impl<P: Provider> Bound<P> {
         let result = tokio::select! {
             r = server => r.map_err(ServeError::from),
             () = grace => Ok(()),
+            // A SIGKILLed Terraform never sends Shutdown; nobody can receive answers or record state any more,
+            // so stop at once rather than finish writes that would be orphaned.
+            () = parent_gone() => {
+                tracing::warn!("the process that started the provider is gone; stopping");
+                let _ = shutdown.send(true);
+                Ok(())
+            }
         };
         accept.abort();
         if let Some(dir) = socket_dir {
@@ -356,6 +366,21 @@ impl<P: Provider> Bound<P> {
         }
         tracing::debug!("server stopped");
         result
+    }
+}
+
+/// How often the server checks that the process that started it is still its parent.
+const PARENT_POLL: Duration = Duration::from_millis(500);
+
+/// Resolves once this process's parent changes: the process that started the plugin died and the kernel
+/// re-parented it (to init or a subreaper).
+async fn parent_gone() {
+    let parent = std::os::unix::process::parent_id();
+    loop {
+        tokio::time::sleep(PARENT_POLL).await;
+        if std::os::unix::process::parent_id() != parent {
+            return;
+        }
     }
 }
 
