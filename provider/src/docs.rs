@@ -285,6 +285,9 @@ fn schema_markdown(schema: &Schema, kind: Kind, json: &serde_json::Value) -> Str
 
 type NestedList = Vec<(String, String, Vec<Attribute>)>;
 
+/// A reference section: its title and which attributes belong in it.
+type Section = (&'static str, fn(&Attribute) -> bool);
+
 fn groups(
     out: &mut String,
     attrs: &[Attribute],
@@ -293,7 +296,7 @@ fn groups(
     top: bool,
     json: &serde_json::Value,
 ) {
-    let sections: [(&str, fn(&Attribute) -> bool); 3] = [
+    let sections: [Section; 3] = [
         ("Required", |a| a.required),
         ("Optional", |a| a.optional && !a.required),
         ("Read-Only", |a| a.computed && !a.optional && !a.required),

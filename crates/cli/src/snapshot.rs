@@ -65,32 +65,6 @@ fn use_cluster_clock(snapshot: &mut Snapshot) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    #[test]
-    fn the_clock_is_the_clusters_when_the_ha_status_shows_it() {
-        let mut snap = Snapshot {
-            format: pveha_model::SNAPSHOT_FORMAT.into(),
-            pve_version: "9.0.3".into(),
-            captured_at: Some("2030-01-01T00:00:00Z".into()),
-            api: BTreeMap::new(),
-            auth: None,
-        };
-        use_cluster_clock(&mut snap);
-        assert_eq!(snap.captured_at.as_deref(), Some("2030-01-01T00:00:00Z"));
-        snap.api.insert(
-            "/cluster/ha/status/current".into(),
-            serde_json::json!([{"type": "master", "id": "master", "timestamp": 1_762_767_006}]),
-        );
-        use_cluster_clock(&mut snap);
-        assert_eq!(snap.captured_at.as_deref(), Some("2025-11-10T09:30:06Z"));
-    }
-}
-
 /// Runs `pveha snapshot`; returns the exit code.
 pub fn run(args: SnapshotArgs) -> i32 {
     match write(&args) {
@@ -122,4 +96,30 @@ fn write(args: &SnapshotArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn the_clock_is_the_clusters_when_the_ha_status_shows_it() {
+        let mut snap = Snapshot {
+            format: pveha_model::SNAPSHOT_FORMAT.into(),
+            pve_version: "9.0.3".into(),
+            captured_at: Some("2030-01-01T00:00:00Z".into()),
+            api: BTreeMap::new(),
+            auth: None,
+        };
+        use_cluster_clock(&mut snap);
+        assert_eq!(snap.captured_at.as_deref(), Some("2030-01-01T00:00:00Z"));
+        snap.api.insert(
+            "/cluster/ha/status/current".into(),
+            serde_json::json!([{"type": "master", "id": "master", "timestamp": 1_762_767_006}]),
+        );
+        use_cluster_clock(&mut snap);
+        assert_eq!(snap.captured_at.as_deref(), Some("2025-11-10T09:30:06Z"));
+    }
 }
