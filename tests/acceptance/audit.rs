@@ -13,21 +13,21 @@ use crate::cluster::loose;
 use crate::provider_config::{each_terraform, hcl, sim8, workdir};
 
 /// What one `pveha` run printed.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn json(&self) -> Result<Value> {
+    pub(crate) fn json(&self) -> Result<Value> {
         serde_json::from_str(&self.stdout)
             .with_context(|| format!("not JSON:\n{}\n{}", self.stdout, self.stderr))
     }
 }
 
 /// Runs `pveha ARGS`, connected to `sim` through the provider's environment variables when given.
-async fn pveha(args: &[&str], sim: Option<&Sim>) -> Result<Run> {
+pub(crate) async fn pveha(args: &[&str], sim: Option<&Sim>) -> Result<Run> {
     let mut cmd = tokio::process::Command::new(pveha_binary());
     cmd.args(args)
         .current_dir(workspace_root())

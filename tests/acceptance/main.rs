@@ -9,6 +9,7 @@ mod examples;
 mod group;
 mod guest_startup;
 mod homelab;
+mod prediction;
 mod protocol;
 mod provider_config;
 mod reliability;
