@@ -61,17 +61,57 @@ pub fn already_exists(diags: &mut Diagnostics, type_name: &str, object: &str, id
     );
 }
 
-/// The error for an update that finds the object changed by another writer since Terraform read it.
-pub fn changed_elsewhere(diags: &mut Diagnostics, object: &str, fields: &[&str]) {
+/// Compare-before-write: `fields` pairs each attribute with whether the server's copy differs from what
+/// Terraform last read. Any difference is another writer's change; it is refused, never overwritten.
+/// Returns true when nothing differs and the write may go ahead.
+pub fn unchanged_elsewhere(diags: &mut Diagnostics, object: &str, fields: &[(&str, bool)]) -> bool {
+    let changed: Vec<&str> = fields
+        .iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(f, _)| *f)
+        .collect();
+    if changed.is_empty() {
+        return true;
+    }
     diags.error(
         format!("{object} was changed outside Terraform"),
         format!(
             "{object} changed on the cluster since Terraform last read it ({}), so applying would silently \
              overwrite another writer's change. Nothing was written. Run terraform plan again to see the other \
              change, then apply.",
-            fields.join(", ")
+            changed.join(", ")
         ),
     );
+    false
+}
+
+/// A delete's outcome: an object that is already gone counts as deleted.
+pub fn deleted(diags: &mut Diagnostics, object: &str, result: Result<(), Error>) {
+    match result {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => api_error(diags, "delete", object, &e, &[]),
+    }
+}
+
+/// An import's lookup: a missing object names the import ID, other errors say what failed.
+pub fn imported<T>(
+    diags: &mut Diagnostics,
+    object: &str,
+    id: &str,
+    result: Result<T, Error>,
+) -> Option<T> {
+    match result {
+        Ok(found) => Some(found),
+        Err(e) if e.is_not_found() => {
+            import_not_found(diags, object, id);
+            None
+        }
+        Err(e) => {
+            api_error(diags, "import", object, &e, &[]);
+            None
+        }
+    }
 }
 
 /// The error for an import whose ID names nothing on the server.

@@ -197,11 +197,7 @@ impl Resource for GroupResource {
         let Some(name) = req.prior.name.as_str() else {
             return;
         };
-        match groups::delete(pve.api(), name).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => diag::api_error(diags, "delete", &object(name), &e, &[]),
-        }
+        diag::deleted(diags, &object(name), groups::delete(pve.api(), name).await);
     }
 
     async fn import(
@@ -212,17 +208,13 @@ impl Resource for GroupResource {
     ) -> Option<GroupModel> {
         let pve = ctx.require_client(diags)?;
         let name = req.id.trim();
-        match groups::get(pve.api(), name).await {
-            Ok(g) => Some(to_model(&g)),
-            Err(e) if e.is_not_found() => {
-                diag::import_not_found(diags, &object(name), name);
-                None
-            }
-            Err(e) => {
-                diag::api_error(diags, "import", &object(name), &e, &[]);
-                None
-            }
-        }
+        let found = diag::imported(
+            diags,
+            &object(name),
+            name,
+            groups::get(pve.api(), name).await,
+        )?;
+        Some(to_model(&found))
     }
 }
 
@@ -270,20 +262,16 @@ async fn unchanged_since_read(
         // Gone or unreadable: the update itself reports it with the server's words.
         Err(_) => return true,
     };
-    let changed: Vec<&str> = [
-        ("nodes", current.nodes != prior.nodes),
-        ("restricted", current.restricted != prior.restricted),
-        ("nofailback", current.nofailback != prior.nofailback),
-        ("comment", current.comment != prior.comment),
-    ]
-    .into_iter()
-    .filter_map(|(field, differs)| differs.then_some(field))
-    .collect();
-    if changed.is_empty() {
-        return true;
-    }
-    diag::changed_elsewhere(diags, &object(name), &changed);
-    false
+    diag::unchanged_elsewhere(
+        diags,
+        &object(name),
+        &[
+            ("nodes", current.nodes != prior.nodes),
+            ("restricted", current.restricted != prior.restricted),
+            ("nofailback", current.nofailback != prior.nofailback),
+            ("comment", current.comment != prior.comment),
+        ],
+    )
 }
 
 fn to_model(g: &HaGroup) -> GroupModel {

@@ -290,11 +290,11 @@ impl Resource for HaResourceResource {
             return;
         };
         // On PVE 9 the client sends purge=0: rules naming this sid are left as they are, never edited silently.
-        match resources::delete(pve.api(), &sid).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => diag::api_error(diags, "delete", &object(&sid), &e, &[]),
-        }
+        diag::deleted(
+            diags,
+            &object(&sid),
+            resources::delete(pve.api(), &sid).await,
+        );
     }
 
     async fn import(

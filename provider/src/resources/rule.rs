@@ -304,11 +304,7 @@ impl Resource for RuleResource {
         let Some(name) = req.prior.name.as_str() else {
             return;
         };
-        match rules::delete(pve.api(), name).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => diag::api_error(diags, "delete", &object(name), &e, &[]),
-        }
+        diag::deleted(diags, &object(name), rules::delete(pve.api(), name).await);
     }
 
     async fn import(
@@ -319,17 +315,13 @@ impl Resource for RuleResource {
     ) -> Option<RuleModel> {
         let pve = ctx.require_client(diags)?;
         let name = req.id.trim();
-        match rules::get(pve.api(), name).await {
-            Ok(r) => Some(to_model(&r)),
-            Err(e) if e.is_not_found() => {
-                diag::import_not_found(diags, &object(name), name);
-                None
-            }
-            Err(e) => {
-                diag::api_error(diags, "import", &object(name), &e, &[]);
-                None
-            }
-        }
+        let found = diag::imported(
+            diags,
+            &object(name),
+            name,
+            rules::get(pve.api(), name).await,
+        )?;
+        Some(to_model(&found))
     }
 }
 
@@ -384,22 +376,18 @@ async fn unchanged_since_read(
         // Gone or unreadable: the update itself reports it with the server's words.
         Err(_) => return true,
     };
-    let changed: Vec<&str> = [
-        ("resources", current.resources != prior.resources),
-        ("nodes", current.nodes != prior.nodes),
-        ("strict", current.strict != prior.strict),
-        ("affinity", current.affinity != prior.affinity),
-        ("enabled", current.enabled != prior.enabled),
-        ("comment", current.comment != prior.comment),
-    ]
-    .into_iter()
-    .filter_map(|(field, differs)| differs.then_some(field))
-    .collect();
-    if changed.is_empty() {
-        return true;
-    }
-    diag::changed_elsewhere(diags, &object(name), &changed);
-    false
+    diag::unchanged_elsewhere(
+        diags,
+        &object(name),
+        &[
+            ("resources", current.resources != prior.resources),
+            ("nodes", current.nodes != prior.nodes),
+            ("strict", current.strict != prior.strict),
+            ("affinity", current.affinity != prior.affinity),
+            ("enabled", current.enabled != prior.enabled),
+            ("comment", current.comment != prior.comment),
+        ],
+    )
 }
 
 /// The state of a rule; absent keys read as their defaults (`strict` false, enabled).
