@@ -46,8 +46,9 @@ fn write_rusage() {
     let Some(path) = std::env::var_os("PVEHA_RUSAGE_FILE") else {
         return;
     };
-    // SAFETY: getrusage only writes the struct it is given, and all-zero is a valid `rusage`.
+    // SAFETY: all-zero is a valid `rusage` (plain integers and timevals).
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
         return;
     }

@@ -2,6 +2,9 @@
 //! nested objects with unknowns at several depths — the shape of a plan over many resources.
 //! `pveha-bench` reads the `codec/roundtrip/1000` median from what criterion writes.
 
+// criterion_group! defines a public function without a doc comment.
+#![allow(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
