@@ -55,6 +55,23 @@ pub fn select_service_node_with(
     select_in(&round, sid, current, pref, hints).map(|i| frame.name(i).to_owned())
 }
 
+/// Where a service in `request_start` should start when the cluster sets `ha-rebalance-on-start`: the best-scored
+/// node, if that is not `current` (the CRM then puts it in `request_start_balance` with that target). None: start
+/// it where it is (rebalancing off, already on the best node, or no node qualifies).
+pub fn rebalance_start_target(
+    c: &Cluster,
+    usage: &Usage,
+    sid: &str,
+    current: &str,
+    hints: &Hints,
+) -> Option<String> {
+    if !c.rebalance_on_start {
+        return None;
+    }
+    select_service_node_with(c, usage, sid, current, Preference::BestScore, hints)
+        .filter(|best| best != current)
+}
+
 /// Candidate nodes, all online: either listed, or every online node but the listed ones (both sorted), so that a
 /// service free to go anywhere costs no more than one bound to a few nodes.
 enum Candidates {
@@ -268,6 +285,7 @@ mod tests {
                 .map(|n| Node {
                     name: (*n).to_owned(),
                     online: true,
+                    stats: None,
                 })
                 .collect(),
             services: services
@@ -279,6 +297,7 @@ mod tests {
                         state: CrmState::Started,
                         target: None,
                         failback: true,
+                        stats: None,
                     };
                     ((*sid).to_owned(), service)
                 })

@@ -153,6 +153,7 @@ fn cluster(s: &Scenario, case: &Case) -> Result<Cluster> {
         .map(|name| Node {
             name: name.clone(),
             online: !case.offline.contains(name),
+            stats: None,
         })
         .collect();
     let services = case
@@ -165,6 +166,7 @@ fn cluster(s: &Scenario, case: &Case) -> Result<Cluster> {
                 state: st.state,
                 target: st.target.clone(),
                 failback: st.failback,
+                stats: None,
             };
             (sid.clone(), service)
         })
@@ -176,6 +178,7 @@ fn cluster(s: &Scenario, case: &Case) -> Result<Cluster> {
         resource_affinity,
         non_ha_running: BTreeMap::new(),
         count_non_ha: false,
+        ..Cluster::default()
     })
 }
 
