@@ -22,7 +22,7 @@ pub enum ShutdownPolicy {
     Conditional,
     /// Reboot and poweroff both freeze the services until the node is back.
     Freeze,
-    /// Reboot and poweroff both stop the services; they are recovered after fencing.
+    /// Reboot and poweroff both stop the services; a node that stays down is fenced and they are recovered.
     Failover,
     /// The node goes into maintenance first: its running services migrate away (and back when it returns).
     Migrate,
@@ -98,7 +98,8 @@ pub enum Fate {
         /// The recovery node.
         to: Option<String>,
     },
-    /// Stopped and not brought back anywhere while the node is down.
+    /// Stopped with the node and started again on it when it is back, not recovered elsewhere: a reboot under
+    /// `failover` (upstream's tester reboots at once; a reboot that outlasts the fence delay is a shutdown).
     Stopped,
     /// Nothing happens to it.
     Unaffected,
@@ -112,6 +113,7 @@ pub enum Fate {
 enum Action {
     Fence,
     Freeze,
+    Stop,
     Maintenance,
 }
 
@@ -122,7 +124,8 @@ fn action(event: NodeEvent, policy: ShutdownPolicy) -> Action {
         (Crash, _) => Action::Fence,
         (Maintenance, _) | (Reboot | Shutdown, Migrate) => Action::Maintenance,
         (Reboot, Conditional) | (Reboot | Shutdown, Freeze) => Action::Freeze,
-        (Shutdown, Conditional) | (Reboot | Shutdown, Failover) => Action::Fence,
+        (Reboot, Failover) => Action::Stop,
+        (Shutdown, Conditional | Failover) => Action::Fence,
     }
 }
 
@@ -150,6 +153,7 @@ pub fn node_event(
     let services = match action(event, policy) {
         Action::Fence => fence(c, node),
         Action::Freeze => freeze(c, node),
+        Action::Stop => stop(c, node),
         Action::Maintenance => maintenance(c, node),
     };
     EventOutcome {
@@ -177,6 +181,16 @@ fn freeze(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
         .iter()
         .filter(|(_, s)| s.node == node && matches!(s.state, Started | Stopped | RequestStop))
         .map(|(sid, _)| (sid.clone(), Fate::Frozen))
+        .collect()
+}
+
+/// The LRM's `shutdown` mode on a node that comes back at once: what runs there is stopped and started again.
+fn stop(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
+    use CrmState::*;
+    c.services
+        .iter()
+        .filter(|(_, s)| s.node == node && matches!(s.state, Started | RequestStart))
+        .map(|(sid, _)| (sid.clone(), Fate::Stopped))
         .collect()
 }
 
@@ -233,7 +247,8 @@ mod tests {
         assert_eq!(action(Reboot, Conditional), Action::Freeze);
         assert_eq!(action(Shutdown, Conditional), Action::Fence);
         assert_eq!(action(Shutdown, Freeze), Action::Freeze);
-        assert_eq!(action(Reboot, Failover), Action::Fence);
+        assert_eq!(action(Reboot, Failover), Action::Stop);
+        assert_eq!(action(Shutdown, Failover), Action::Fence);
         assert_eq!(action(Reboot, Migrate), Action::Maintenance);
         assert_eq!(action(Crash, Freeze), Action::Fence);
         assert_eq!(action(Maintenance, Failover), Action::Maintenance);

@@ -234,16 +234,18 @@ impl Cluster {
             .collect()
     }
 
-    /// Whether selection really scores with the static scheduler: it is configured and every online node and every
-    /// service has stats. Upstream falls back to basic when any node's stats are missing; a service without stats
-    /// would fail scoring, so it falls back here too, and callers can say so.
+    /// Whether selection really scores with the static scheduler: it is configured, every online node has usable
+    /// stats (CPUs and memory above zero) and every service has stats. Upstream falls back to basic for the whole
+    /// round when a node's stats are missing; a service without stats would fail scoring, so this falls back for
+    /// it too, and callers can say so in their notes.
     pub fn uses_static(&self) -> bool {
+        let usable = |s: &NodeStats| s.cpus > 0.0 && s.memory > 0;
         self.scheduler == Scheduler::Static
             && self
                 .nodes
                 .iter()
                 .filter(|n| n.online)
-                .all(|n| n.stats.is_some())
+                .all(|n| n.stats.as_ref().is_some_and(usable))
             && self.services.values().all(|s| s.stats.is_some())
     }
 }
