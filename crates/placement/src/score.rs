@@ -1,10 +1,14 @@
 //! The static CRS score: how well each online node would carry one more service, judged by the CPU and memory the
 //! services already commit there (pve-ha-manager `Usage::Static` over proxmox-resource-scheduling).
 //!
-//! Each candidate target is one alternative of a TOPSIS ranking over four criteria, all to be minimised: the
-//! average and the highest CPU commitment across the online nodes, and the same for memory, with the service placed
-//! on that target; weights 1, 2, 5 and 10. Commitments are fractions of each node's capacity. A service without a
-//! CPU limit (`maxcpu` 0) commits the whole node's CPUs.
+//! Each candidate target is one alternative of a TOPSIS ranking over four criteria, all to be minimised, with the
+//! service placed on that target: one plus the root mean square of the CPU commitments across the online nodes, one
+//! plus the highest, and the same two for memory; weights 1, 2, 5 and 10. Commitments are fractions of each node's
+//! capacity. A service without a CPU limit (`maxcpu` 0) commits the whole node's CPUs.
+//!
+//! This is the current proxmox-resource-scheduling scheduler. Its older form ranked by the plain average instead of
+//! the root mean square; upstream's `test-crs-static-rebalance-resource-affinity2` and `3` only hold with the
+//! current one, so that is what is modelled.
 
 use crate::types::{NodeStats, ServiceStats};
 
@@ -87,8 +91,8 @@ pub(crate) fn static_scores(nodes: &[(NodeStats, Load)], service: &ServiceStats)
         .iter()
         .map(|(cap, load)| (load.cpu / cap.cpus, load.mem / cap.memory as f64))
         .collect();
-    let sum_cpu: f64 = fractions.iter().map(|f| f.0).sum();
-    let sum_mem: f64 = fractions.iter().map(|f| f.1).sum();
+    let squares_cpu: f64 = fractions.iter().map(|f| f.0 * f.0).sum();
+    let squares_mem: f64 = fractions.iter().map(|f| f.1 * f.1).sum();
     // The highest and second-highest fractions (with the index of the highest), so that the maximum over the other
     // nodes costs nothing per alternative.
     let top2 = |pick: fn(&(f64, f64)) -> f64| {
@@ -114,6 +118,7 @@ pub(crate) fn static_scores(nodes: &[(NodeStats, Load)], service: &ServiceStats)
             let placed = load.with(cap, service, 1.0);
             let cpu = placed.cpu / cap.cpus;
             let mem = placed.mem / cap.memory as f64;
+            let (old_cpu, old_mem) = fractions[t];
             let others_cpu = if cpu_top.1 == t {
                 cpu_second
             } else {
@@ -124,13 +129,15 @@ pub(crate) fn static_scores(nodes: &[(NodeStats, Load)], service: &ServiceStats)
             } else {
                 mem_top.0
             };
-            // Sum minus the old fraction plus the new one: alternatives that are alike get bit-identical rows, so
-            // their tie is broken by name as upstream intends.
+            // The total minus the old square plus the new one: alternatives that are alike get bit-identical rows,
+            // so their tie is broken by name as upstream intends (its own sum runs in hash order).
+            let rms =
+                |squares: f64, old: f64, new: f64| ((squares - old * old + new * new) / n).sqrt();
             [
-                (sum_cpu - fractions[t].0 + cpu) / n,
-                cpu.max(others_cpu),
-                (sum_mem - fractions[t].1 + mem) / n,
-                mem.max(others_mem),
+                1.0 + rms(squares_cpu, old_cpu, cpu),
+                1.0 + cpu.max(others_cpu),
+                1.0 + rms(squares_mem, old_mem, mem),
+                1.0 + mem.max(others_mem),
             ]
         })
         .collect();
