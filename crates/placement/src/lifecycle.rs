@@ -144,13 +144,23 @@ pub struct EventOutcome {
 
 /// Predicts what pve-ha-manager does with the node's services when `node` crashes / is rebooted / shut down /
 /// put into maintenance under `policy`, with the scheduler the cluster runs.
+///
+/// A node already in maintenance keeps its LRM in maintenance mode through a reboot or shutdown whatever the policy
+/// (upstream logs "ignore ... policy as manual maintenance mode is enabled"), so only what still waits to move
+/// away is placed again.
 pub fn node_event(
     c: &Cluster,
     node: &str,
     event: NodeEvent,
     policy: ShutdownPolicy,
 ) -> EventOutcome {
-    let services = match action(event, policy) {
+    let planned = matches!(event, NodeEvent::Reboot | NodeEvent::Shutdown);
+    let action = if planned && c.maintenance.contains(node) {
+        Action::Maintenance
+    } else {
+        action(event, policy)
+    };
+    let services = match action {
         Action::Fence => fence(c, node),
         Action::Freeze => freeze(c, node),
         Action::Stop => stop(c, node),
@@ -238,6 +248,36 @@ mod tests {
         }
         assert_eq!(ShutdownPolicy::default(), ShutdownPolicy::Conditional);
         assert!("Migrate".parse::<ShutdownPolicy>().is_err());
+    }
+
+    #[test]
+    fn a_node_in_maintenance_ignores_the_policy_on_reboot() {
+        use crate::types::Node;
+        let node = |name: &str, online: bool| Node {
+            name: name.to_owned(),
+            online,
+            stats: None,
+        };
+        let stopped = Service {
+            sid: "vm:1".to_owned(),
+            node: "n1".to_owned(),
+            state: CrmState::Stopped,
+            failback: true,
+            ..Service::default()
+        };
+        let mut c = Cluster {
+            nodes: vec![node("n1", false), node("n2", true)],
+            services: [("vm:1".to_owned(), stopped)].into(),
+            ..Cluster::default()
+        };
+        // Positive control: out of maintenance, a conditional reboot freezes the stopped service.
+        let frozen = node_event(&c, "n1", NodeEvent::Reboot, ShutdownPolicy::Conditional);
+        assert_eq!(frozen.services.get("vm:1"), Some(&Fate::Frozen));
+        c.maintenance.insert("n1".to_owned());
+        for event in [NodeEvent::Reboot, NodeEvent::Shutdown] {
+            let out = node_event(&c, "n1", event, ShutdownPolicy::Conditional);
+            assert!(out.services.is_empty(), "{event:?}: {:?}", out.services);
+        }
     }
 
     #[test]

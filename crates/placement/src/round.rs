@@ -299,3 +299,94 @@ impl<'f, 'c> Round<'f, 'c> {
         ranked
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{CrmState, Node, Scheduler, ServiceStats};
+
+    /// A static cluster whose services are in every CRM state, some moving, with uneven stats.
+    fn static_cluster() -> Cluster {
+        let names = ["a", "b", "c", "d"];
+        let nodes = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Node {
+                name: (*n).to_owned(),
+                online: i != 3,
+                stats: Some(NodeStats {
+                    cpus: 4.0 * (i as f64 + 1.0),
+                    memory: 16_000_000_000 * (i as u64 + 1),
+                }),
+            })
+            .collect();
+        let services = CrmState::ALL
+            .iter()
+            .cycle()
+            .take(30)
+            .enumerate()
+            .map(|(i, state)| {
+                let sid = format!("vm:{}", 100 + i);
+                let service = Service {
+                    sid: sid.clone(),
+                    node: names[i % 4].to_owned(),
+                    state: *state,
+                    target: (i % 3 == 0).then(|| names[(i + 1) % 4].to_owned()),
+                    failback: true,
+                    stats: Some(ServiceStats {
+                        maxcpu: (i % 5) as f64 * 0.5,
+                        maxmem: 1_000_000_000 * (i as u64 % 7 + 1),
+                    }),
+                };
+                (sid, service)
+            })
+            .collect();
+        Cluster {
+            nodes,
+            services,
+            scheduler: Scheduler::Static,
+            ..Cluster::default()
+        }
+    }
+
+    #[test]
+    fn a_frame_from_usage_commits_what_a_frame_from_the_cluster_does() {
+        let c = static_cluster();
+        assert!(c.uses_static());
+        let usage = Usage::from_cluster(&c);
+        let direct = Frame::from_cluster(&c);
+        let via_usage = Frame::with_usage(&c, &usage);
+        assert_eq!(direct.names, via_usage.names);
+        assert_eq!(direct.base, via_usage.base);
+        assert!(direct.statics.is_some());
+        assert_eq!(direct.statics, via_usage.statics);
+        // Positive control: without stats on one service the cluster falls back to basic.
+        let mut basic = c.clone();
+        if let Some(s) = basic.services.values_mut().next() {
+            s.stats = None;
+        }
+        assert!(Frame::from_cluster(&basic).statics.is_none());
+    }
+
+    #[test]
+    fn moving_a_service_and_back_restores_the_static_load() {
+        let c = static_cluster();
+        let frame = Frame::from_cluster(&c);
+        let mut round = Round::new(&frame, []);
+        let (sid, original) = c
+            .services
+            .iter()
+            .find(|(_, s)| s.state == CrmState::Started)
+            .map(|(k, s)| (k.as_str(), s.clone()))
+            .expect("a started service");
+        let before = round.static_scores(sid);
+        let moved = Service {
+            node: "c".to_owned(),
+            ..original.clone()
+        };
+        round.update(sid, moved);
+        assert_ne!(round.static_scores(sid), before);
+        round.update(sid, original);
+        assert_eq!(round.static_scores(sid), before);
+    }
+}

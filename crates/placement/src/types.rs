@@ -217,6 +217,10 @@ pub struct Cluster {
     /// `crs: ha-rebalance-on-start=1`: a service being started moves to the best-scored node first.
     #[serde(default)]
     pub rebalance_on_start: bool,
+    /// Nodes the CRM has in maintenance (`node_status` `maintenance`, manual or by the `migrate` policy); they
+    /// should also be offline in `nodes`, since the CRM places nothing there.
+    #[serde(default)]
+    pub maintenance: BTreeSet<String>,
 }
 
 impl Cluster {

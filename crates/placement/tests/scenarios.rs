@@ -108,6 +108,9 @@ struct Case {
     /// Nodes not online before anything fails.
     #[serde(default)]
     offline: Vec<String>,
+    /// Nodes in maintenance (not online either).
+    #[serde(default)]
+    maintenance: Vec<String>,
     services: BTreeMap<String, ServiceState>,
     /// Nodes that fail (are fenced) before `expect_recovery` is checked.
     #[serde(default)]
@@ -227,7 +230,12 @@ fn cluster(s: &Scenario, case: &Case) -> Result<Cluster> {
             resources,
         });
     }
-    for name in case.offline.iter().chain(&case.fail) {
+    for name in case
+        .offline
+        .iter()
+        .chain(&case.fail)
+        .chain(&case.maintenance)
+    {
         if !s.nodes.contains(name) {
             bail!("unknown node '{name}' in case '{}'", case.what);
         }
@@ -237,7 +245,7 @@ fn cluster(s: &Scenario, case: &Case) -> Result<Cluster> {
         .iter()
         .map(|name| Node {
             name: name.clone(),
-            online: !case.offline.contains(name),
+            online: !case.offline.contains(name) && !case.maintenance.contains(name),
             stats: s.node_stats.get(name).map(|st| NodeStats {
                 cpus: st.maxcpu,
                 memory: st.maxmem,
@@ -276,6 +284,7 @@ fn cluster(s: &Scenario, case: &Case) -> Result<Cluster> {
         count_non_ha: false,
         scheduler,
         rebalance_on_start: s.rebalance_on_start,
+        maintenance: case.maintenance.iter().cloned().collect(),
     };
     if scheduler == Scheduler::Static && !c.uses_static() {
         bail!(
