@@ -184,10 +184,12 @@ async fn a_failed_destroy_names_the_guest_s_boot_settings_once() -> Result<()> {
         let mut w = workdir(tf, &sim);
         let cfg = dhcp("  vmid   = 133\n  onboot = true\n  order  = 2\n");
         w.apply(&cfg).await;
-        sim.add_fault(json!({"method": "PUT", "path": "^/nodes/proxmox2/lxc/133/config$",
+        sim.add_fault(
+            json!({"method": "PUT", "path": "^/nodes/proxmox2/lxc/133/config$",
                              "kind": "error", "status": 500, "message": "simulated write failure",
-                             "count": 1}))
-            .await?;
+                             "count": 1}),
+        )
+        .await?;
         let out = w
             .run(&["destroy", "-input=false", "-no-color", "-auto-approve"])
             .await;

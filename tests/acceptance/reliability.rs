@@ -757,8 +757,8 @@ async fn service_node(sim: &Sim, sid: &str) -> Result<String> {
 }
 
 #[tokio::test]
-async fn a_second_writer_on_the_same_resource_gets_a_conflict_but_a_failover_is_not_one() -> Result<()>
-{
+async fn a_second_writer_on_the_same_resource_gets_a_conflict_but_a_failover_is_not_one(
+) -> Result<()> {
     let sim = sim8().await?;
     let mut w = workdir(newest(), &sim);
     let service = |comment: &str| {
@@ -771,9 +771,16 @@ async fn a_second_writer_on_the_same_resource_gets_a_conflict_but_a_failover_is_
     // Terraform plans its change; another writer changes a setting of the same service before the apply.
     save_plan(&mut w, &service("second")).await;
     let other = sim
-        .api("PUT", "/cluster/ha/resources/ct:110", &[("max_restart", "3")])
+        .api(
+            "PUT",
+            "/cluster/ha/resources/ct:110",
+            &[("max_restart", "3")],
+        )
         .await?;
-    ensure!(other.is_success(), "the other writer's update failed: {other:?}");
+    ensure!(
+        other.is_success(),
+        "the other writer's update failed: {other:?}"
+    );
     let out = w
         .run(&["apply", "-input=false", "-no-color", "tfplan"])
         .await;
@@ -787,7 +794,8 @@ async fn a_second_writer_on_the_same_resource_gets_a_conflict_but_a_failover_is_
     let data = sim.api("GET", "/cluster/ha/resources/ct:110", &[]).await?;
     let data = data.data()?;
     ensure!(
-        data["max_restart"].to_string().trim_matches('"') == "3" && data["comment"] == json!("first"),
+        data["max_restart"].to_string().trim_matches('"') == "3"
+            && data["comment"] == json!("first"),
         "the other writer's change was overwritten, or Terraform's went through: {data}"
     );
 
@@ -797,9 +805,17 @@ async fn a_second_writer_on_the_same_resource_gets_a_conflict_but_a_failover_is_
     // The HA stack moving the service between plan and apply changes no setting: the apply goes ahead.
     save_plan(&mut w, &service("third")).await;
     let from = service_node(&sim, "ct:110").await?;
-    let to = if from == "proxmox3" { "proxmox2" } else { "proxmox3" };
+    let to = if from == "proxmox3" {
+        "proxmox2"
+    } else {
+        "proxmox3"
+    };
     let moved = sim
-        .api("POST", "/cluster/ha/resources/ct:110/relocate", &[("node", to)])
+        .api(
+            "POST",
+            "/cluster/ha/resources/ct:110/relocate",
+            &[("node", to)],
+        )
         .await?;
     ensure!(moved.is_success(), "the relocate failed: {moved:?}");
     sim.advance(120).await?;

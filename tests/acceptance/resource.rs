@@ -248,12 +248,14 @@ resource "pveha_guest_startup" "dhcp" {
 "#;
 
 #[tokio::test]
-async fn validate_reports_every_configuration_mistake_at_once_without_asking_the_cluster() -> Result<()> {
+async fn validate_reports_every_configuration_mistake_at_once_without_asking_the_cluster(
+) -> Result<()> {
     for tf in each_terraform() {
         let sim = sim8().await?;
         let mut w = workdir(tf, &sim);
         let bad = hcl(THREE_MISTAKES);
         // Initialising fetches nothing from the cluster, but counting starts after it all the same.
+        w.write_config(&bad);
         w.init().await;
         sim.reset_requests().await?;
         let out = w.validate(&bad).await;
@@ -271,12 +273,18 @@ async fn validate_reports_every_configuration_mistake_at_once_without_asking_the
             .count();
         assert_eq!(errors, 3, "expected exactly the three mistakes:\n{out}");
         let requests = sim.requests().await?;
-        assert_eq!(requests.total, 0, "validate asked the cluster: {requests:?}");
+        assert_eq!(
+            requests.total, 0,
+            "validate asked the cluster: {requests:?}"
+        );
 
         // Positive control: the same workdir does reach the simulator once it plans.
         w.plan(&hcl(MENDED)).await.expect_changes();
         let requests = sim.requests().await?;
-        assert!(requests.total > 0, "the plan made no request: the counter is blind");
+        assert!(
+            requests.total > 0,
+            "the plan made no request: the counter is blind"
+        );
     }
     Ok(())
 }
