@@ -226,26 +226,20 @@ resource "pveha_guest_startup" "dhcp" {
 }
 "#;
 
-/// The same configuration with the three mistakes mended (and the PVE 9 rule left out for a PVE 8 cluster).
-const MENDED: &str = r#"
-variable "later" {
-  type    = string
-  default = "ct:121"
+/// [`THREE_MISTAKES`] mended (and without the PVE 9 rule, for a PVE 8 cluster).
+fn mended() -> String {
+    let rule_start = THREE_MISTAKES.find("resource \"pveha_rule\"").unwrap_or(0);
+    let rule_end = THREE_MISTAKES
+        .find("resource \"pveha_guest_startup\"")
+        .unwrap_or(0);
+    format!(
+        "{}{}",
+        &THREE_MISTAKES[..rule_start],
+        &THREE_MISTAKES[rule_end..]
+    )
+    .replace("sid = \"110\"", "sid = \"ct:110\"")
+    .replace("order = -1", "order = 1")
 }
-
-resource "pveha_resource" "bare" {
-  sid = "ct:110"
-}
-
-resource "pveha_resource" "later" {
-  sid = var.later
-}
-
-resource "pveha_guest_startup" "dhcp" {
-  vmid  = 133
-  order = 1
-}
-"#;
 
 #[tokio::test]
 async fn validate_reports_every_configuration_mistake_at_once_without_asking_the_cluster(
@@ -279,7 +273,7 @@ async fn validate_reports_every_configuration_mistake_at_once_without_asking_the
         );
 
         // Positive control: the same workdir does reach the simulator once it plans.
-        w.plan(&hcl(MENDED)).await.expect_changes();
+        w.plan(&hcl(&mended())).await.expect_changes();
         let requests = sim.requests().await?;
         assert!(
             requests.total > 0,
