@@ -85,33 +85,22 @@ pub fn unchanged_elsewhere(diags: &mut Diagnostics, object: &str, fields: &[(&st
     false
 }
 
-/// A delete's outcome: an object that is already gone counts as deleted.
-pub fn deleted(diags: &mut Diagnostics, object: &str, result: Result<(), Error>) {
+/// A delete's outcome (`verb` names it, e.g. `delete`): an object that is already gone counts as deleted.
+pub fn deleted(diags: &mut Diagnostics, verb: &str, object: &str, result: Result<(), Error>) {
     match result {
         Ok(()) => {}
         Err(e) if e.is_not_found() => {}
-        Err(e) => api_error(diags, "delete", object, &e, &[]),
+        Err(e) => api_error(diags, verb, object, &e, &[]),
     }
 }
 
-/// An import's lookup: a missing object names the import ID, other errors say what failed.
-pub fn imported<T>(
-    diags: &mut Diagnostics,
-    object: &str,
-    id: &str,
-    result: Result<T, Error>,
-) -> Option<T> {
-    match result {
-        Ok(found) => Some(found),
-        Err(e) if e.is_not_found() => {
-            import_not_found(diags, object, id);
-            None
-        }
-        Err(e) => {
-            api_error(diags, "import", object, &e, &[]);
-            None
-        }
-    }
+/// The error for an object that was gone when Terraform read it back right after writing it.
+pub fn vanished(diags: &mut Diagnostics, object: &str) {
+    let subject = capitalized(object);
+    diags.error(
+        format!("{subject} disappeared"),
+        format!("{subject} was removed on the cluster while Terraform was writing it; plan again to recreate it."),
+    );
 }
 
 /// The error for an import whose ID names nothing on the server.
@@ -124,11 +113,18 @@ pub fn import_not_found(diags: &mut Diagnostics, object: &str, id: &str) {
 
 /// The error's own sentence (the client's `Display` is one sentence without a trailing period).
 fn sentence(err: &Error) -> String {
-    let text = err.to_string();
+    match capitalized(&err.to_string()) {
+        s if s.is_empty() => "The Proxmox VE API call failed".to_string(),
+        s => s,
+    }
+}
+
+/// `text` with its first letter upper-cased, to start a sentence.
+fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => "The Proxmox VE API call failed".to_string(),
+        None => String::new(),
     }
 }
 

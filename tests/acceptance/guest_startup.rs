@@ -176,3 +176,36 @@ async fn startup_for_a_missing_guest_fails_plan_at_vmid() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failed_destroy_names_the_guest_s_boot_settings_once() -> Result<()> {
+    for tf in each_terraform() {
+        let sim = sim8().await?;
+        let mut w = workdir(tf, &sim);
+        let cfg = dhcp("  vmid   = 133\n  onboot = true\n  order  = 2\n");
+        w.apply(&cfg).await;
+        sim.add_fault(
+            json!({"method": "PUT", "path": "^/nodes/proxmox2/lxc/133/config$",
+                             "kind": "error", "status": 500, "message": "simulated write failure",
+                             "count": 1}),
+        )
+        .await?;
+        let out = w
+            .run(&["destroy", "-input=false", "-no-color", "-auto-approve"])
+            .await;
+        out.expect_error(
+            &cfg,
+            r"Unable to reset the boot settings of guest 133[\s\S]*simulated write failure",
+            None,
+        );
+        assert!(
+            !out.combined().contains("of the boot settings of"),
+            "the object is named twice:\n{out}"
+        );
+        // The guest keeps its settings and the state keeps the resource, so a second destroy finishes.
+        assert_eq!(guest_config(&sim, 133).await?["onboot"], json!(1));
+        w.destroy().await;
+        assert!(guest_config(&sim, 133).await?.get("onboot").is_none());
+    }
+    Ok(())
+}

@@ -736,3 +736,104 @@ async fn a_second_writer_on_the_same_group_gets_a_conflict_not_an_overwrite() ->
     w.destroy().await;
     Ok(())
 }
+
+/// Writes `cfg` and saves its plan to `tfplan`, for applying after another writer acts.
+async fn save_plan(w: &mut Workdir, cfg: &str) {
+    w.write_config(cfg);
+    w.run(&["plan", "-input=false", "-no-color", "-out=tfplan"])
+        .await
+        .expect_success();
+}
+
+/// Where the HA status says `sid` runs.
+async fn service_node(sim: &Sim, sid: &str) -> Result<String> {
+    let entries = list(sim, "/cluster/ha/status/current").await?;
+    Ok(entries
+        .iter()
+        .find(|e| e["sid"] == json!(sid))
+        .and_then(|e| e["node"].as_str())
+        .unwrap_or_default()
+        .to_string())
+}
+
+#[tokio::test]
+async fn a_second_writer_on_the_same_resource_gets_a_conflict_but_a_failover_is_not_one(
+) -> Result<()> {
+    let sim = sim8().await?;
+    let mut w = workdir(newest(), &sim);
+    let service = |comment: &str| {
+        hcl(&format!(
+            "resource \"pveha_resource\" \"traefik\" {{\n  sid     = \"ct:110\"\n  comment = \"{comment}\"\n}}\n"
+        ))
+    };
+    w.apply(&service("first")).await;
+
+    // Terraform plans its change; another writer changes a setting of the same service before the apply.
+    save_plan(&mut w, &service("second")).await;
+    let other = sim
+        .api(
+            "PUT",
+            "/cluster/ha/resources/ct:110",
+            &[("max_restart", "3")],
+        )
+        .await?;
+    ensure!(
+        other.is_success(),
+        "the other writer's update failed: {other:?}"
+    );
+    let out = w
+        .run(&["apply", "-input=false", "-no-color", "tfplan"])
+        .await;
+    let text = out.combined();
+    out.expect_failure();
+    ensure!(
+        Regex::new(r#"(?s)HA resource "ct:110" was changed outside\s+Terraform.*max_restart"#)?
+            .is_match(&text),
+        "expected a conflict naming the changed attribute:\n{text}"
+    );
+    let data = sim.api("GET", "/cluster/ha/resources/ct:110", &[]).await?;
+    let data = data.data()?;
+    ensure!(
+        data["max_restart"].to_string().trim_matches('"') == "3"
+            && data["comment"] == json!("first"),
+        "the other writer's change was overwritten, or Terraform's went through: {data}"
+    );
+
+    // A fresh plan sees the other change and a deliberate apply converges.
+    w.apply(&service("second")).await;
+
+    // The HA stack moving the service between plan and apply changes no setting: the apply goes ahead.
+    save_plan(&mut w, &service("third")).await;
+    let from = service_node(&sim, "ct:110").await?;
+    let to = if from == "proxmox3" {
+        "proxmox2"
+    } else {
+        "proxmox3"
+    };
+    let moved = sim
+        .api(
+            "POST",
+            "/cluster/ha/resources/ct:110/relocate",
+            &[("node", to)],
+        )
+        .await?;
+    ensure!(moved.is_success(), "the relocate failed: {moved:?}");
+    sim.advance(120).await?;
+    ensure!(
+        service_node(&sim, "ct:110").await? == to,
+        "the simulator did not move ct:110 from {from} to {to}"
+    );
+    w.run(&["apply", "-input=false", "-no-color", "tfplan"])
+        .await
+        .expect_success();
+    let data = sim.api("GET", "/cluster/ha/resources/ct:110", &[]).await?;
+    ensure!(
+        data.data()?["comment"] == json!("third"),
+        "the apply after a move did not write: {data:?}"
+    );
+    w.state()
+        .await
+        .expect_attr("pveha_resource.traefik", "node", to);
+    w.destroy().await;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! `pveha_resource` against the simulator: the whole lifecycle (create, read back equal to the cluster,
 //! update, import, drift, out-of-band delete, replacement, destroy), plan-time errors for bad sids and
-//! version-gated settings, moving services with `node`, and the constant cost of refresh.
+//! version-gated settings, every configuration mistake of several resources from one `terraform validate`
+//! without the cluster, moving services with `node`, and the constant cost of refresh.
 
 use anyhow::Result;
 use pveha_acceptance::{PlanOutcome, Sim};
@@ -146,9 +147,10 @@ async fn bad_sids_and_version_gated_settings_fail_plan_at_the_attribute() -> Res
         let sim = sim8().await?;
         let mut w = workdir(tf, &sim);
         let bare = "resource \"pveha_resource\" \"a\" {\n  sid = \"110\"\n}\n";
-        w.plan(&hcl(bare))
-            .await
-            .expect_error(r"Did\s+you\s+mean\s+ct:110\?", Some("sid"));
+        w.plan(&hcl(bare)).await.expect_error(
+            r"bare\s+VMID;\s+write\s+the\s+HA\s+resource\s+id\s+as\s+ct:110\s+for\s+a\s+container\s+or\s+vm:110",
+            Some("sid"),
+        );
         let wrong_kind = "resource \"pveha_resource\" \"a\" {\n  sid = \"vm:110\"\n}\n";
         w.plan(&hcl(wrong_kind))
             .await
@@ -189,6 +191,93 @@ async fn bad_sids_and_version_gated_settings_fail_plan_at_the_attribute() -> Res
         w.plan(&hcl(group)).await.expect_error(
             r"HA\s+groups\s+do\s+not\s+exist\s+on\s+PVE\s+9",
             Some("group"),
+        );
+    }
+    Ok(())
+}
+
+/// Three resources with a different configuration mistake each, and one whose sid comes from a variable
+/// (unknown to `terraform validate`, so it is not judged there).
+const THREE_MISTAKES: &str = r#"
+variable "later" {
+  type    = string
+  default = "ct:121"
+}
+
+resource "pveha_resource" "bare" {
+  sid = "110"
+}
+
+resource "pveha_resource" "later" {
+  sid = var.later
+}
+
+resource "pveha_rule" "apart" {
+  name      = "apart"
+  type      = "node-affinity"
+  resources = ["ct:110"]
+  nodes     = { proxmox2 = 1 }
+  affinity  = "negative"
+}
+
+resource "pveha_guest_startup" "dhcp" {
+  vmid  = 133
+  order = -1
+}
+"#;
+
+/// [`THREE_MISTAKES`] mended (and without the PVE 9 rule, for a PVE 8 cluster).
+fn mended() -> String {
+    let rule_start = THREE_MISTAKES.find("resource \"pveha_rule\"").unwrap_or(0);
+    let rule_end = THREE_MISTAKES
+        .find("resource \"pveha_guest_startup\"")
+        .unwrap_or(0);
+    format!(
+        "{}{}",
+        &THREE_MISTAKES[..rule_start],
+        &THREE_MISTAKES[rule_end..]
+    )
+    .replace("sid = \"110\"", "sid = \"ct:110\"")
+    .replace("order = -1", "order = 1")
+}
+
+#[tokio::test]
+async fn validate_reports_every_configuration_mistake_at_once_without_asking_the_cluster(
+) -> Result<()> {
+    for tf in each_terraform() {
+        let sim = sim8().await?;
+        let mut w = workdir(tf, &sim);
+        let bad = hcl(THREE_MISTAKES);
+        // Initialising fetches nothing from the cluster, but counting starts after it all the same.
+        w.write_config(&bad);
+        w.init().await;
+        sim.reset_requests().await?;
+        let out = w.validate(&bad).await;
+        out.expect_error(&bad, r"bare\s+VMID", Some("sid"))
+            .expect_error(
+                &bad,
+                r"affinity\s+applies\s+only\s+to\s+resource-affinity\s+rules",
+                Some("affinity"),
+            )
+            .expect_error(&bad, r"order\s+must\s+be\s+between\s+0", Some("order"));
+        let errors = out
+            .combined()
+            .lines()
+            .filter(|l| l.trim_start_matches('│').trim().starts_with("Error: "))
+            .count();
+        assert_eq!(errors, 3, "expected exactly the three mistakes:\n{out}");
+        let requests = sim.requests().await?;
+        assert_eq!(
+            requests.total, 0,
+            "validate asked the cluster: {requests:?}"
+        );
+
+        // Positive control: the same workdir does reach the simulator once it plans.
+        w.plan(&hcl(&mended())).await.expect_changes();
+        let requests = sim.requests().await?;
+        assert!(
+            requests.total > 0,
+            "the plan made no request: the counter is blind"
         );
     }
     Ok(())

@@ -8,12 +8,12 @@ use pveha_model::{HaGroup, HaModel};
 use pveha_pve::ha::groups::{self, HaGroupUpdate, NewHaGroup};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tfplugin::{
-    async_trait, Context, CreateRequest, DeleteRequest, Diagnostics, ImportRequest, Plan,
-    ReadRequest, Resource, UpdateRequest, Value,
-};
+use tfplugin::{async_trait, Context, Diagnostics, Plan, Value};
 
-use super::{change, check_nodes_exist, check_priorities, from_priorities, to_priorities};
+use super::lifecycle::{found, known_id, lifecycle_resource, Lifecycle};
+use super::{
+    change, check_config_id, check_nodes_exist, check_priorities, from_priorities, to_priorities,
+};
 use crate::diag::{self, ParamMap};
 use crate::provider::Pve;
 
@@ -52,25 +52,17 @@ pub struct GroupModel {
 /// The `pveha_group` type.
 pub struct GroupResource;
 
-#[async_trait]
-impl Resource for GroupResource {
-    type Client = Pve;
-    type Model = GroupModel;
+lifecycle_resource!(GroupResource);
 
-    fn type_name(&self) -> &'static str {
-        "pveha_group"
-    }
+#[async_trait]
+impl Lifecycle for GroupResource {
+    type Model = GroupModel;
+    const TYPE_NAME: &'static str = "pveha_group";
+    type Id = String;
+    const PARAMS: ParamMap<'static> = PARAMS;
 
     fn validate(&self, config: &GroupModel, diags: &mut Diagnostics) {
-        if let Some(name) = config.name.as_str() {
-            if !is_config_id(name) {
-                diags.error_at(
-                    "name",
-                    "Invalid group name",
-                    format!("{name:?} is not a valid group name: start with a letter, then letters, digits, - or _ (at least 2 characters)."),
-                );
-            }
-        }
+        check_config_id(diags, "name", "group", &config.name);
         if let Some(nodes) = config.nodes.as_ref() {
             check_priorities(diags, "nodes", nodes);
         }
@@ -100,71 +92,54 @@ impl Resource for GroupResource {
         }
     }
 
-    async fn create(
+    fn id(&self, model: &GroupModel, diags: &mut Diagnostics) -> Option<String> {
+        known_id(&model.name, "name", diags)
+    }
+
+    fn import_id(&self, raw: &str, _diags: &mut Diagnostics) -> Option<String> {
+        Some(raw.trim().to_string())
+    }
+
+    fn object(&self, name: &String) -> String {
+        format!("HA group \"{name}\"")
+    }
+
+    async fn fetch(
         &self,
-        ctx: &Context<Pve>,
-        req: CreateRequest<GroupModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<GroupModel> {
-        let pve = ctx.require_client(diags)?;
-        let planned = req.planned;
-        let name = planned.name.as_str()?.to_string();
-        let object = object(&name);
-        match groups::get(pve.api(), &name).await {
-            Ok(_) => {
-                diag::already_exists(diags, "pveha_group", &object, &name);
-                return None;
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => {
-                diag::api_error(diags, "create", &object, &e, PARAMS);
-                return None;
-            }
-        }
+        pve: &Pve,
+        name: &String,
+        _diags: &mut Diagnostics,
+    ) -> pveha_pve::Result<Option<GroupModel>> {
+        Ok(found(groups::get(pve.api(), name).await)?.map(|g| to_model(&g)))
+    }
+
+    async fn send_create(
+        &self,
+        pve: &Pve,
+        name: &String,
+        planned: &GroupModel,
+    ) -> pveha_pve::Result<()> {
         let new = NewHaGroup {
             group: name.clone(),
-            nodes: to_priorities(planned.nodes.as_ref()?),
+            nodes: planned
+                .nodes
+                .as_ref()
+                .map(to_priorities)
+                .unwrap_or_default(),
             restricted: planned.restricted.as_ref().copied().filter(|b| *b),
             nofailback: planned.nofailback.as_ref().copied().filter(|b| *b),
             comment: planned.comment.as_ref().cloned(),
         };
-        if let Err(e) = groups::create(pve.api(), &new).await {
-            diag::api_error(diags, "create", &object, &e, PARAMS);
-            return None;
-        }
-        read_back(pve, &name, planned, diags).await
+        groups::create(pve.api(), &new).await
     }
 
-    async fn read(
+    async fn send_update(
         &self,
-        ctx: &Context<Pve>,
-        req: ReadRequest<GroupModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<GroupModel> {
-        let pve = ctx.require_client(diags)?;
-        let name = req.current.name.as_str()?;
-        match groups::get(pve.api(), name).await {
-            Ok(g) => Some(to_model(&g)),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => {
-                diag::api_error(diags, "read", &object(name), &e, &[]);
-                None
-            }
-        }
-    }
-
-    async fn update(
-        &self,
-        ctx: &Context<Pve>,
-        req: UpdateRequest<GroupModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<GroupModel> {
-        let pve = ctx.require_client(diags)?;
-        let (prior, planned) = (req.prior, req.planned);
-        let name = planned.name.as_str()?.to_string();
-        if !unchanged_since_read(pve, &name, &prior, diags).await {
-            return None;
-        }
+        pve: &Pve,
+        name: &String,
+        prior: &GroupModel,
+        planned: &GroupModel,
+    ) -> pveha_pve::Result<()> {
         let update = HaGroupUpdate {
             nodes: planned
                 .nodes
@@ -174,106 +149,27 @@ impl Resource for GroupResource {
             restricted: change(&prior.restricted, &planned.restricted),
             nofailback: change(&prior.nofailback, &planned.nofailback),
             comment: change(&prior.comment, &planned.comment),
-            // The digest covers the whole groups.cfg, so parallel updates of different groups would fail;
-            // only the changed keys are sent instead of a read-modify-write.
+            // Compare-before-write guards the update; the file-wide digest would fail parallel updates.
             digest: None,
         };
-        if let Err(e) = groups::update(pve.api(), &name, &update).await {
-            diag::api_error(diags, "update", &object(&name), &e, PARAMS);
-            return None;
-        }
-        read_back(pve, &name, planned, diags).await
+        groups::update(pve.api(), name, &update).await
     }
 
-    async fn delete(
-        &self,
-        ctx: &Context<Pve>,
-        req: DeleteRequest<GroupModel>,
-        diags: &mut Diagnostics,
-    ) {
-        let Some(pve) = ctx.require_client(diags) else {
-            return;
-        };
-        let Some(name) = req.prior.name.as_str() else {
-            return;
-        };
-        diag::deleted(diags, &object(name), groups::delete(pve.api(), name).await);
+    async fn remove(&self, pve: &Pve, name: &String) -> pveha_pve::Result<()> {
+        groups::delete(pve.api(), name).await
     }
 
-    async fn import(
-        &self,
-        ctx: &Context<Pve>,
-        req: ImportRequest,
-        diags: &mut Diagnostics,
-    ) -> Option<GroupModel> {
-        let pve = ctx.require_client(diags)?;
-        let name = req.id.trim();
-        let found = diag::imported(
-            diags,
-            &object(name),
-            name,
-            groups::get(pve.api(), name).await,
-        )?;
-        Some(to_model(&found))
-    }
-}
-
-fn object(name: &str) -> String {
-    format!("HA group \"{name}\"")
-}
-
-/// `pve-configid`: a letter, then letters, digits, `-` or `_`; at least two characters.
-fn is_config_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_alphabetic()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
-}
-
-/// Reads the group after a write; when that fails, returns the planned state with the error.
-async fn read_back(
-    pve: &Pve,
-    name: &str,
-    planned: GroupModel,
-    diags: &mut Diagnostics,
-) -> Option<GroupModel> {
-    match groups::get(pve.api(), name).await {
-        Ok(g) => Some(to_model(&g)),
-        Err(e) => {
-            diag::api_error(diags, "read back", &object(name), &e, &[]);
-            Some(planned)
-        }
-    }
-}
-
-/// The state of a group; absent flags read as their defaults.
-/// Compare-before-write: the digest covers all of groups.cfg (it would fail parallel updates of other
-/// groups), so the object itself is read fresh and compared with what Terraform last saw instead.
-async fn unchanged_since_read(
-    pve: &Pve,
-    name: &str,
-    prior: &GroupModel,
-    diags: &mut Diagnostics,
-) -> bool {
-    pve.api().invalidate_ha_cache();
-    let current = match groups::get(pve.api(), name).await {
-        Ok(g) => to_model(&g),
-        // Gone or unreadable: the update itself reports it with the server's words.
-        Err(_) => return true,
-    };
-    diag::unchanged_elsewhere(
-        diags,
-        &object(name),
-        &[
+    fn changed(&self, current: &GroupModel, prior: &GroupModel) -> Vec<(&'static str, bool)> {
+        vec![
             ("nodes", current.nodes != prior.nodes),
             ("restricted", current.restricted != prior.restricted),
             ("nofailback", current.nofailback != prior.nofailback),
             ("comment", current.comment != prior.comment),
-        ],
-    )
+        ]
+    }
 }
 
+/// The state of a group; absent flags read as their defaults.
 fn to_model(g: &HaGroup) -> GroupModel {
     GroupModel {
         name: Value::Known(g.group.clone()),
@@ -376,13 +272,5 @@ mod tests {
         );
         assert!(hcl.contains("strict    = true"), "{hcl}");
         assert!(hcl.contains("failback = false"), "{hcl}");
-    }
-
-    #[test]
-    fn group_names_follow_the_config_id_format() {
-        assert!(is_config_id("reverse-proxy_2"));
-        for bad in ["a", "1ab", "web!", ""] {
-            assert!(!is_config_id(bad), "{bad}");
-        }
     }
 }

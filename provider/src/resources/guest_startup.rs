@@ -8,12 +8,10 @@ use pveha_pve::guests::{self, GuestLocation, StartupUpdate};
 use pveha_pve::Change;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tfplugin::{
-    async_trait, Context, CreateRequest, DeleteRequest, Diagnostics, ImportRequest, Plan,
-    ReadRequest, Resource, UpdateRequest, Value,
-};
+use tfplugin::{async_trait, Context, Diagnostics, Plan, Value};
 
-use super::{check_range, known_u64};
+use super::lifecycle::{lifecycle_resource, Lifecycle};
+use super::{check_range, known_u64, settle};
 use crate::diag::{self, ParamMap};
 use crate::provider::Pve;
 
@@ -49,14 +47,19 @@ pub struct GuestStartupModel {
 /// The `pveha_guest_startup` type.
 pub struct GuestStartupResource;
 
-#[async_trait]
-impl Resource for GuestStartupResource {
-    type Client = Pve;
-    type Model = GuestStartupModel;
+lifecycle_resource!(GuestStartupResource);
 
-    fn type_name(&self) -> &'static str {
-        "pveha_guest_startup"
-    }
+#[async_trait]
+impl Lifecycle for GuestStartupResource {
+    type Model = GuestStartupModel;
+    type Id = u32;
+    const TYPE_NAME: &'static str = "pveha_guest_startup";
+    const PARAMS: ParamMap<'static> = PARAMS;
+    // A guest's boot settings exist with the guest: creating them adopts whatever is there.
+    const EXCLUSIVE: bool = false;
+    // Every write carries the guest config's own digest, read just before.
+    const DIGEST_GUARDED: bool = true;
+    const VERBS: [&'static str; 3] = ["set", "update", "reset"];
 
     fn validate(&self, config: &GuestStartupModel, diags: &mut Diagnostics) {
         check_range(diags, "vmid", &config.vmid, 100, 999_999_999, "");
@@ -112,121 +115,102 @@ impl Resource for GuestStartupResource {
         }
     }
 
-    async fn create(
-        &self,
-        ctx: &Context<Pve>,
-        req: CreateRequest<GuestStartupModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<GuestStartupModel> {
-        let pve = ctx.require_client(diags)?;
-        apply(pve, req.planned, "set the boot settings of", diags).await
+    fn id(&self, model: &GuestStartupModel, diags: &mut Diagnostics) -> Option<u32> {
+        vmid_of(&model.vmid, diags)
     }
 
-    async fn read(
-        &self,
-        ctx: &Context<Pve>,
-        req: ReadRequest<GuestStartupModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<GuestStartupModel> {
-        let pve = ctx.require_client(diags)?;
-        let vmid = vmid_of(&req.current.vmid, diags)?;
-        match read_one(pve, vmid, diags).await {
-            Ok(found) => found.map(|(m, _, _)| m),
-            Err(e) => {
-                diag::api_error(diags, "read", &object(vmid), &e, &[]);
-                None
-            }
-        }
-    }
-
-    async fn update(
-        &self,
-        ctx: &Context<Pve>,
-        req: UpdateRequest<GuestStartupModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<GuestStartupModel> {
-        let pve = ctx.require_client(diags)?;
-        apply(pve, req.planned, "update the boot settings of", diags).await
-    }
-
-    async fn delete(
-        &self,
-        ctx: &Context<Pve>,
-        req: DeleteRequest<GuestStartupModel>,
-        diags: &mut Diagnostics,
-    ) {
-        let Some(pve) = ctx.require_client(diags) else {
-            return;
-        };
-        let Some(vmid) = vmid_of(&req.prior.vmid, diags) else {
-            return;
-        };
-        let (location, config) = match read_one(pve, vmid, diags).await {
-            Ok(Some((_, location, config))) => (location, config),
-            Ok(None) => return,
-            Err(e) => {
-                return diag::api_error(diags, "reset the boot settings of", &object(vmid), &e, &[])
-            }
-        };
-        let update = StartupUpdate {
-            onboot: if config.onboot.is_some() {
-                Change::Unset
-            } else {
-                Change::Keep
-            },
-            startup: if config.startup.is_some() {
-                Change::Unset
-            } else {
-                Change::Keep
-            },
-            digest: config.digest.clone(),
-        };
-        match guests::update_startup(pve.api(), &location, &update).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => diag::api_error(
-                diags,
-                "reset the boot settings of",
-                &object(vmid),
-                &e,
-                PARAMS,
-            ),
-        }
-    }
-
-    async fn import(
-        &self,
-        ctx: &Context<Pve>,
-        req: ImportRequest,
-        diags: &mut Diagnostics,
-    ) -> Option<GuestStartupModel> {
-        let pve = ctx.require_client(diags)?;
-        let id = req.id.trim();
-        let Ok(vmid) = id.parse::<u32>() else {
+    fn import_id(&self, raw: &str, diags: &mut Diagnostics) -> Option<u32> {
+        let id = raw.trim();
+        let parsed = id.parse::<u32>().ok();
+        if parsed.is_none() {
             diags.error(
                 "Invalid import ID",
                 format!(
                     "{id:?} is not a VMID; import a guest's boot settings by its VMID, e.g. 133."
                 ),
             );
-            return None;
-        };
-        match read_one(pve, vmid, diags).await {
-            Ok(Some((m, _, _))) => Some(m),
-            Ok(None) => {
-                diag::import_not_found(diags, &format!("guest {vmid}"), id);
-                None
-            }
-            Err(e) => {
-                diag::api_error(diags, "import", &object(vmid), &e, &[]);
-                None
-            }
+        }
+        parsed
+    }
+
+    fn object(&self, vmid: &u32) -> String {
+        format!("the boot settings of guest {vmid}")
+    }
+
+    fn missing(&self, vmid: &u32) -> String {
+        format!("guest {vmid}")
+    }
+
+    async fn fetch(
+        &self,
+        pve: &Pve,
+        vmid: &u32,
+        diags: &mut Diagnostics,
+    ) -> pveha_pve::Result<Option<GuestStartupModel>> {
+        Ok(read_one(pve, *vmid, diags).await?.map(|(m, _, _)| m))
+    }
+
+    async fn send_create(
+        &self,
+        pve: &Pve,
+        vmid: &u32,
+        planned: &GuestStartupModel,
+    ) -> pveha_pve::Result<()> {
+        write(pve, *vmid, |config| startup_update(planned, config)).await
+    }
+
+    async fn send_update(
+        &self,
+        pve: &Pve,
+        vmid: &u32,
+        _prior: &GuestStartupModel,
+        planned: &GuestStartupModel,
+    ) -> pveha_pve::Result<()> {
+        write(pve, *vmid, |config| startup_update(planned, config)).await
+    }
+
+    /// Removes `startup` and resets `onboot` to its default.
+    async fn remove(&self, pve: &Pve, vmid: &u32) -> pveha_pve::Result<()> {
+        write(pve, *vmid, |config| StartupUpdate {
+            onboot: unset_if(config.onboot.is_some()),
+            startup: unset_if(config.startup.is_some()),
+            digest: config.digest.clone(),
+        })
+        .await
+    }
+
+    fn settled(&self, planned: GuestStartupModel) -> GuestStartupModel {
+        GuestStartupModel {
+            node: settle(planned.node),
+            kind: settle(planned.kind),
+            ..planned
         }
     }
 }
 
-fn object(vmid: u32) -> String {
-    format!("the boot settings of guest {vmid}")
+/// Reads the guest's config and sends the update `make` builds from it, carrying the config's digest so
+/// that a change by another writer in between is refused by the server.
+async fn write(
+    pve: &Pve,
+    vmid: u32,
+    make: impl FnOnce(&GuestConfig) -> StartupUpdate + Send,
+) -> pveha_pve::Result<()> {
+    // A warning about an unreadable startup value was given at refresh; the write replaces it.
+    let Some((_, location, config)) = read_one(pve, vmid, &mut Diagnostics::new()).await? else {
+        return Err(pveha_pve::Error::NotFound {
+            message: format!("no guest with VMID {vmid} exists in the cluster"),
+        });
+    };
+    guests::update_startup(pve.api(), &location, &make(&config)).await
+}
+
+/// Unsets a key only when the config has it, so that deleting sends nothing for a guest left at defaults.
+fn unset_if<T>(present: bool) -> Change<T> {
+    if present {
+        Change::Unset
+    } else {
+        Change::Keep
+    }
 }
 
 fn vmid_of(v: &Value<i64>, diags: &mut Diagnostics) -> Option<u32> {
@@ -320,55 +304,6 @@ fn startup_update(planned: &GuestStartupModel, config: &GuestConfig) -> StartupU
         onboot,
         startup,
         digest: config.digest.clone(),
-    }
-}
-
-/// Create and update alike: read the config, send the difference, read back.
-async fn apply(
-    pve: &Pve,
-    planned: GuestStartupModel,
-    verb: &str,
-    diags: &mut Diagnostics,
-) -> Option<GuestStartupModel> {
-    let vmid = vmid_of(&planned.vmid, diags)?;
-    let object = object(vmid);
-    let (location, config) = match read_one(pve, vmid, diags).await {
-        Ok(Some((_, location, config))) => (location, config),
-        Ok(None) => {
-            diags.error_at(
-                "vmid",
-                format!("Unable to {verb} guest {vmid}"),
-                format!("No guest with VMID {vmid} exists in the cluster."),
-            );
-            return None;
-        }
-        Err(e) => {
-            diag::api_error(diags, verb, &format!("guest {vmid}"), &e, &[]);
-            return None;
-        }
-    };
-    let update = startup_update(&planned, &config);
-    if let Err(e) = guests::update_startup(pve.api(), &location, &update).await {
-        diag::api_error(diags, verb, &format!("guest {vmid}"), &e, PARAMS);
-        return None;
-    }
-    match read_one(pve, vmid, diags).await {
-        Ok(Some((m, _, _))) => Some(m),
-        Ok(None) => {
-            diags.error(
-                format!("Guest {vmid} disappeared"),
-                format!("Guest {vmid} was removed while its boot settings were being written."),
-            );
-            None
-        }
-        Err(e) => {
-            diag::api_error(diags, "read back", &object, &e, &[]);
-            Some(GuestStartupModel {
-                node: Value::Known(location.node.clone()),
-                kind: Value::Known(location.kind.api_type().to_string()),
-                ..planned
-            })
-        }
     }
 }
 

@@ -1,14 +1,16 @@
-//! The managed resource types, one file each, plus the few helpers three of them share: the change a
-//! planned value makes to a prior one, node-priority maps, and plan-time checks against cluster nodes.
+//! The managed resource types, one file each, the lifecycle they share (`lifecycle.rs`), and the helpers
+//! several of them use: the change a planned value makes to a prior one, node-priority maps, the checks a
+//! configuration alone decides (validate time) and those against the cluster's nodes (plan time).
 
 pub mod group;
 pub mod guest_startup;
+pub mod lifecycle;
 pub mod resource;
 pub mod rule;
 
 use std::collections::BTreeMap;
 
-use pveha_model::NodePriorities;
+use pveha_model::{NodePriorities, Sid, SidError};
 use pveha_pve::Change;
 use tfplugin::{AttributePath, Diagnostics, Value};
 
@@ -62,6 +64,54 @@ pub fn check_one_of(diags: &mut Diagnostics, path: &str, value: &Value<String>, 
                 format!("Invalid {path}"),
                 format!("{path} must be one of {}; got {v:?}.", allowed.join(", ")),
             );
+        }
+    }
+}
+
+/// `pve-configid` (group and rule names): a letter, then letters, digits, `-` or `_`; at least two characters.
+pub fn is_config_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+}
+
+/// Checks that `value`, when known, is a valid `what` name (`pve-configid`).
+pub fn check_config_id(diags: &mut Diagnostics, path: &str, what: &str, value: &Value<String>) {
+    if let Some(name) = value.as_str() {
+        if !is_config_id(name) {
+            diags.error_at(
+                path,
+                format!("Invalid {what} name"),
+                format!(
+                    "{name:?} is not a valid {what} name: start with a letter, then letters, digits, - or _ \
+                     (at least 2 characters)."
+                ),
+            );
+        }
+    }
+}
+
+/// Checks the format of an HA resource id (`ct:110`, `vm:100`) from configuration alone; whether the guest
+/// exists and has that type is a plan-time check. Returns the parsed sid.
+pub fn check_sid_format(diags: &mut Diagnostics, path: AttributePath, raw: &str) -> Option<Sid> {
+    match raw.parse::<Sid>() {
+        Ok(sid) => Some(sid),
+        Err(SidError::BareVmid(vmid)) => {
+            diags.error_at(
+                path,
+                "HA resource id needs its type",
+                format!(
+                    "{raw:?} is a bare VMID; write the HA resource id as ct:{vmid} for a container or vm:{vmid} \
+                     for a VM."
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            diags.error_at(path, "Invalid HA resource id", format!("{e}."));
+            None
         }
     }
 }
@@ -209,6 +259,31 @@ mod tests {
             Some("nodes[\"pve1\"]")
         );
         assert!(all[0].detail.contains("between 0 and 1000"));
+    }
+
+    #[test]
+    fn config_ids_start_with_a_letter_and_have_two_characters() {
+        assert!(is_config_id("reverse-proxy_2"));
+        for bad in ["a", "1ab", "web!", ""] {
+            assert!(!is_config_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sid_formats_are_decided_without_the_cluster() {
+        let mut diags = Diagnostics::new();
+        assert!(check_sid_format(&mut diags, AttributePath::root("sid"), "ct:110").is_some());
+        assert!(diags.is_empty());
+        assert!(check_sid_format(&mut diags, AttributePath::root("sid"), "110").is_none());
+        assert!(check_sid_format(&mut diags, AttributePath::root("sid"), "lxc:1").is_none());
+        let all: Vec<_> = diags.iter().collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(
+            all[0].detail.contains("ct:110 for a container or vm:110"),
+            "{}",
+            all[0].detail
+        );
+        assert_eq!(all[1].summary, "Invalid HA resource id");
     }
 
     #[test]

@@ -10,13 +10,13 @@ use pveha_pve::ha::resources::{self, HaResourceUpdate, NewHaResource};
 use pveha_pve::ha::status;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tfplugin::{
-    async_trait, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostics, ImportRequest,
-    Plan, ReadRequest, Resource, UpdateRequest, Value,
-};
+use tfplugin::{async_trait, AttributePath, Context, Diagnostics, Plan, Value};
 use tokio::time::Instant;
 
-use super::{change, check_one_of, check_range, known_u64, settle};
+use super::lifecycle::{found, lifecycle_resource, Lifecycle};
+use super::{
+    change, check_config_id, check_one_of, check_range, check_sid_format, known_u64, settle,
+};
 use crate::diag::{self, ParamMap};
 use crate::provider::{check_sid, Pve};
 
@@ -82,16 +82,20 @@ pub struct HaResourceModel {
 /// The `pveha_resource` type.
 pub struct HaResourceResource;
 
-#[async_trait]
-impl Resource for HaResourceResource {
-    type Client = Pve;
-    type Model = HaResourceModel;
+lifecycle_resource!(HaResourceResource);
 
-    fn type_name(&self) -> &'static str {
-        "pveha_resource"
-    }
+#[async_trait]
+impl Lifecycle for HaResourceResource {
+    type Model = HaResourceModel;
+    const TYPE_NAME: &'static str = "pveha_resource";
+    type Id = Sid;
+    const PARAMS: ParamMap<'static> = PARAMS;
 
     fn validate(&self, config: &HaResourceModel, diags: &mut Diagnostics) {
+        if let Some(raw) = config.sid.as_str() {
+            check_sid_format(diags, AttributePath::root("sid"), raw);
+        }
+        check_config_id(diags, "group", "group", &config.group);
         check_one_of(diags, "state", &config.state, STATES);
         check_range(diags, "max_restart", &config.max_restart, 0, 10, "");
         check_range(diags, "max_relocate", &config.max_relocate, 0, 10, "");
@@ -164,79 +168,52 @@ impl Resource for HaResourceResource {
         }
     }
 
-    async fn create(
-        &self,
-        ctx: &Context<Pve>,
-        req: CreateRequest<HaResourceModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<HaResourceModel> {
-        let pve = ctx.require_client(diags)?;
-        let planned = req.planned;
-        let sid = parse_sid(&planned.sid, diags)?;
-        let object = object(&sid);
-        match resources::get(pve.api(), &sid).await {
-            Ok(_) => {
-                diag::already_exists(diags, "pveha_resource", &object, &sid.to_string());
-                return None;
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => {
-                diag::api_error(diags, "create", &object, &e, PARAMS);
-                return None;
-            }
-        }
-        let new = new_resource(sid, &planned);
-        if let Err(e) = resources::create(pve.api(), &new).await {
-            diag::api_error(diags, "create", &object, &e, PARAMS);
-            return None;
-        }
-        // From here on the service exists: every failure still returns its state so nothing is orphaned.
-        if let Some(node) = planned.node.as_str() {
-            move_to(ctx, pve, sid, node, diags).await;
-        }
-        match read_one(pve, &sid).await {
-            Ok(Some(m)) => Some(m),
-            Ok(None) => {
-                diags.error(
-                    format!("{object} disappeared"),
-                    format!("{object} was removed right after it was created."),
-                );
-                Some(partial(planned))
-            }
-            Err(e) => {
-                diag::api_error(diags, "read back", &object, &e, &[]);
-                Some(partial(planned))
-            }
-        }
+    fn id(&self, model: &HaResourceModel, diags: &mut Diagnostics) -> Option<Sid> {
+        parse_sid(&model.sid, diags)
     }
 
-    async fn read(
-        &self,
-        ctx: &Context<Pve>,
-        req: ReadRequest<HaResourceModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<HaResourceModel> {
-        let pve = ctx.require_client(diags)?;
-        let sid = parse_sid(&req.current.sid, diags)?;
-        match read_one(pve, &sid).await {
-            Ok(found) => found,
+    fn import_id(&self, raw: &str, diags: &mut Diagnostics) -> Option<Sid> {
+        match raw.trim().parse::<Sid>() {
+            Ok(sid) => Some(sid),
             Err(e) => {
-                diag::api_error(diags, "read", &object(&sid), &e, &[]);
+                diags.error(
+                    "Invalid import ID",
+                    format!("{e}. Import an HA resource by its id, e.g. ct:110."),
+                );
                 None
             }
         }
     }
 
-    async fn update(
+    fn object(&self, sid: &Sid) -> String {
+        format!("HA resource \"{sid}\"")
+    }
+
+    async fn fetch(
         &self,
-        ctx: &Context<Pve>,
-        req: UpdateRequest<HaResourceModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<HaResourceModel> {
-        let pve = ctx.require_client(diags)?;
-        let (prior, planned) = (req.prior, req.planned);
-        let sid = parse_sid(&planned.sid, diags)?;
-        let object = object(&sid);
+        pve: &Pve,
+        sid: &Sid,
+        _diags: &mut Diagnostics,
+    ) -> pveha_pve::Result<Option<HaResourceModel>> {
+        read_one(pve, sid).await
+    }
+
+    async fn send_create(
+        &self,
+        pve: &Pve,
+        sid: &Sid,
+        planned: &HaResourceModel,
+    ) -> pveha_pve::Result<()> {
+        resources::create(pve.api(), &new_resource(*sid, planned)).await
+    }
+
+    async fn send_update(
+        &self,
+        pve: &Pve,
+        sid: &Sid,
+        prior: &HaResourceModel,
+        planned: &HaResourceModel,
+    ) -> pveha_pve::Result<()> {
         let update = HaResourceUpdate {
             state: change(&prior.state, &planned.state),
             group: change(&prior.group, &planned.group),
@@ -250,88 +227,60 @@ impl Resource for HaResourceResource {
             ),
             failback: change(&prior.failback, &planned.failback),
             comment: change(&prior.comment, &planned.comment),
-            // The digest covers the whole resources.cfg, so it would make parallel updates of different
-            // services fail; the update sends only the changed keys instead of a read-modify-write.
+            // Compare-before-write guards the update; the file-wide digest would fail parallel updates.
             digest: None,
         };
-        if let Err(e) = resources::update(pve.api(), &sid, &update).await {
-            diag::api_error(diags, "update", &object, &e, PARAMS);
-            return None;
-        }
-        if let Some(node) = planned.node.as_str() {
-            move_to(ctx, pve, sid, node, diags).await;
-        }
-        match read_one(pve, &sid).await {
-            Ok(Some(m)) => Some(m),
-            Ok(None) => {
-                diags.error(
-                    format!("{object} disappeared"),
-                    format!("{object} was removed while it was being updated."),
-                );
-                None
-            }
-            Err(e) => {
-                diag::api_error(diags, "read back", &object, &e, &[]);
-                Some(partial(planned))
-            }
-        }
+        resources::update(pve.api(), sid, &update).await
     }
 
-    async fn delete(
+    async fn remove(&self, pve: &Pve, sid: &Sid) -> pveha_pve::Result<()> {
+        // On PVE 9 the client sends purge=0: rules naming this sid are left as they are, never edited silently.
+        resources::delete(pve.api(), sid).await
+    }
+
+    /// Every setting, but not `node`: a failover moves the service without anyone changing its settings.
+    fn changed(
+        &self,
+        current: &HaResourceModel,
+        prior: &HaResourceModel,
+    ) -> Vec<(&'static str, bool)> {
+        vec![
+            ("state", current.state != prior.state),
+            ("max_restart", current.max_restart != prior.max_restart),
+            ("max_relocate", current.max_relocate != prior.max_relocate),
+            ("group", current.group != prior.group),
+            ("failback", current.failback != prior.failback),
+            ("comment", current.comment != prior.comment),
+        ]
+    }
+
+    async fn after_write(
         &self,
         ctx: &Context<Pve>,
-        req: DeleteRequest<HaResourceModel>,
+        pve: &Pve,
+        sid: &Sid,
+        planned: &HaResourceModel,
         diags: &mut Diagnostics,
     ) {
-        let Some(pve) = ctx.require_client(diags) else {
-            return;
-        };
-        let Some(sid) = parse_sid(&req.prior.sid, diags) else {
-            return;
-        };
-        // On PVE 9 the client sends purge=0: rules naming this sid are left as they are, never edited silently.
-        diag::deleted(
-            diags,
-            &object(&sid),
-            resources::delete(pve.api(), &sid).await,
-        );
+        if let Some(node) = planned.node.as_str() {
+            move_to(ctx, pve, *sid, node, diags).await;
+        }
     }
 
-    async fn import(
-        &self,
-        ctx: &Context<Pve>,
-        req: ImportRequest,
-        diags: &mut Diagnostics,
-    ) -> Option<HaResourceModel> {
-        let pve = ctx.require_client(diags)?;
-        let id = req.id.trim();
-        let sid = match id.parse::<Sid>() {
-            Ok(sid) => sid,
-            Err(e) => {
-                diags.error(
-                    "Invalid import ID",
-                    format!("{e}. Import an HA resource by its id, e.g. ct:110."),
-                );
-                return None;
-            }
-        };
-        match read_one(pve, &sid).await {
-            Ok(Some(m)) => Some(m),
-            Ok(None) => {
-                diag::import_not_found(diags, &object(&sid), id);
-                None
-            }
-            Err(e) => {
-                diag::api_error(diags, "import", &object(&sid), &e, &[]);
-                None
-            }
+    fn settled(&self, planned: HaResourceModel) -> HaResourceModel {
+        HaResourceModel {
+            node: settle(planned.node),
+            kind: settle(planned.kind),
+            status: settle(planned.status),
+            failback: settle(planned.failback),
+            ..planned
         }
     }
 }
 
 /// How the user knows the object, for diagnostics.
 fn object(sid: &Sid) -> String {
-    format!("HA resource \"{sid}\"")
+    HaResourceResource.object(sid)
 }
 
 /// Whether any setting (not the computed reports) differs between prior state and plan.
@@ -385,23 +334,10 @@ fn new_resource(sid: Sid, planned: &HaResourceModel) -> NewHaResource {
     new
 }
 
-/// The state to return when the object exists but could not be read back.
-fn partial(planned: HaResourceModel) -> HaResourceModel {
-    HaResourceModel {
-        node: settle(planned.node),
-        kind: settle(planned.kind),
-        status: settle(planned.status),
-        failback: settle(planned.failback),
-        ..planned
-    }
-}
-
 /// Reads one service from the cached HA lists; `None` when it is not HA-managed.
 async fn read_one(pve: &Pve, sid: &Sid) -> pveha_pve::Result<Option<HaResourceModel>> {
-    let found = match resources::get(pve.api(), sid).await {
-        Ok(r) => r,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(found) = found(resources::get(pve.api(), sid).await)? else {
+        return Ok(None);
     };
     let model = pve.ha_model().await?;
     let service = status::service(pve.api(), sid).await?;

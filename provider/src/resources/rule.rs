@@ -10,13 +10,12 @@ use pveha_pve::ha::rules::{self, HaRuleUpdate, NewHaRule, RuleKind};
 use pveha_pve::Change;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tfplugin::{
-    async_trait, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostics, ImportRequest,
-    Plan, ReadRequest, Resource, UpdateRequest, Value,
-};
+use tfplugin::{async_trait, AttributePath, Context, Diagnostics, Plan, Value};
 
+use super::lifecycle::{found, known_id, lifecycle_resource, Lifecycle};
 use super::{
-    change, check_nodes_exist, check_one_of, check_priorities, from_priorities, to_priorities,
+    change, check_config_id, check_nodes_exist, check_one_of, check_priorities, check_sid_format,
+    from_priorities, to_priorities,
 };
 use crate::diag::{self, ParamMap};
 use crate::provider::Pve;
@@ -72,16 +71,17 @@ pub struct RuleModel {
 /// The `pveha_rule` type.
 pub struct RuleResource;
 
-#[async_trait]
-impl Resource for RuleResource {
-    type Client = Pve;
-    type Model = RuleModel;
+lifecycle_resource!(RuleResource);
 
-    fn type_name(&self) -> &'static str {
-        "pveha_rule"
-    }
+#[async_trait]
+impl Lifecycle for RuleResource {
+    type Model = RuleModel;
+    const TYPE_NAME: &'static str = "pveha_rule";
+    type Id = String;
+    const PARAMS: ParamMap<'static> = PARAMS;
 
     fn validate(&self, config: &RuleModel, diags: &mut Diagnostics) {
+        check_config_id(diags, "name", "rule", &config.name);
         check_one_of(
             diags,
             "type",
@@ -106,13 +106,7 @@ impl Resource for RuleResource {
                 );
             }
             for r in resources {
-                if let Err(e) = r.parse::<Sid>() {
-                    diags.error_at(
-                        "resources",
-                        "Invalid HA resource id in resources",
-                        format!("{e}."),
-                    );
-                }
+                check_sid_format(diags, AttributePath::root("resources"), r);
             }
         }
         match config.kind.as_str() {
@@ -194,80 +188,59 @@ impl Resource for RuleResource {
         }
     }
 
-    async fn create(
+    fn id(&self, model: &RuleModel, diags: &mut Diagnostics) -> Option<String> {
+        known_id(&model.name, "name", diags)
+    }
+
+    fn import_id(&self, raw: &str, _diags: &mut Diagnostics) -> Option<String> {
+        Some(raw.trim().to_string())
+    }
+
+    fn object(&self, name: &String) -> String {
+        format!("HA rule \"{name}\"")
+    }
+
+    async fn fetch(
         &self,
-        ctx: &Context<Pve>,
-        req: CreateRequest<RuleModel>,
+        pve: &Pve,
+        name: &String,
         diags: &mut Diagnostics,
-    ) -> Option<RuleModel> {
-        let pve = ctx.require_client(diags)?;
-        let planned = req.planned;
-        let name = planned.name.as_str()?.to_string();
-        let object = object(&name);
-        match rules::get(pve.api(), &name).await {
-            Ok(_) => {
-                diag::already_exists(diags, "pveha_rule", &object, &name);
-                return None;
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => {
-                diag::api_error(diags, "create", &object, &e, PARAMS);
-                return None;
-            }
-        }
+    ) -> pveha_pve::Result<Option<RuleModel>> {
+        Ok(found(rules::get(pve.api(), name).await)?.map(|r| {
+            warn_if_infeasible(&r, diags);
+            to_model(&r)
+        }))
+    }
+
+    async fn send_create(
+        &self,
+        pve: &Pve,
+        name: &String,
+        planned: &RuleModel,
+    ) -> pveha_pve::Result<()> {
         let new = NewHaRule {
             rule: name.clone(),
-            kind: kind_of(&planned)?,
-            resources: sids(&planned),
+            kind: kind_of(planned),
+            resources: sids(planned),
             nodes: planned.nodes.as_ref().map(to_priorities),
             strict: planned.strict.as_ref().copied().filter(|b| *b),
             affinity: planned.affinity.as_ref().cloned(),
             disable: planned.enabled.as_ref() == Some(&false),
             comment: planned.comment.as_ref().cloned(),
         };
-        if let Err(e) = rules::create(pve.api(), &new).await {
-            diag::api_error(diags, "create", &object, &e, PARAMS);
-            return None;
-        }
-        read_back(pve, &name, planned, diags).await
+        rules::create(pve.api(), &new).await
     }
 
-    async fn read(
+    async fn send_update(
         &self,
-        ctx: &Context<Pve>,
-        req: ReadRequest<RuleModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<RuleModel> {
-        let pve = ctx.require_client(diags)?;
-        let name = req.current.name.as_str()?;
-        match rules::get(pve.api(), name).await {
-            Ok(r) => {
-                warn_if_infeasible(&r, diags);
-                Some(to_model(&r))
-            }
-            Err(e) if e.is_not_found() => None,
-            Err(e) => {
-                diag::api_error(diags, "read", &object(name), &e, &[]);
-                None
-            }
-        }
-    }
-
-    async fn update(
-        &self,
-        ctx: &Context<Pve>,
-        req: UpdateRequest<RuleModel>,
-        diags: &mut Diagnostics,
-    ) -> Option<RuleModel> {
-        let pve = ctx.require_client(diags)?;
-        let (prior, planned) = (req.prior, req.planned);
-        let name = planned.name.as_str()?.to_string();
-        if !unchanged_since_read(pve, &name, &prior, diags).await {
-            return None;
-        }
-        let mut update = HaRuleUpdate::new(kind_of(&planned)?);
+        pve: &Pve,
+        name: &String,
+        prior: &RuleModel,
+        planned: &RuleModel,
+    ) -> pveha_pve::Result<()> {
+        let mut update = HaRuleUpdate::new(kind_of(planned));
         if prior.resources != planned.resources {
-            update.resources = Some(sids(&planned));
+            update.resources = Some(sids(planned));
         }
         if prior.nodes != planned.nodes {
             update.nodes = planned.nodes.as_ref().map(to_priorities);
@@ -283,57 +256,32 @@ impl Resource for RuleResource {
             _ => Change::Unset,
         };
         update.comment = change(&prior.comment, &planned.comment);
-        // The digest covers the whole rules.cfg; sending only the changed keys avoids failing parallel updates.
+        // Compare-before-write guards the update; the file-wide digest would fail parallel updates.
         update.digest = None;
-        if let Err(e) = rules::update(pve.api(), &name, &update).await {
-            diag::api_error(diags, "update", &object(&name), &e, PARAMS);
-            return None;
-        }
-        read_back(pve, &name, planned, diags).await
+        rules::update(pve.api(), name, &update).await
     }
 
-    async fn delete(
-        &self,
-        ctx: &Context<Pve>,
-        req: DeleteRequest<RuleModel>,
-        diags: &mut Diagnostics,
-    ) {
-        let Some(pve) = ctx.require_client(diags) else {
-            return;
-        };
-        let Some(name) = req.prior.name.as_str() else {
-            return;
-        };
-        diag::deleted(diags, &object(name), rules::delete(pve.api(), name).await);
+    async fn remove(&self, pve: &Pve, name: &String) -> pveha_pve::Result<()> {
+        rules::delete(pve.api(), name).await
     }
 
-    async fn import(
-        &self,
-        ctx: &Context<Pve>,
-        req: ImportRequest,
-        diags: &mut Diagnostics,
-    ) -> Option<RuleModel> {
-        let pve = ctx.require_client(diags)?;
-        let name = req.id.trim();
-        let found = diag::imported(
-            diags,
-            &object(name),
-            name,
-            rules::get(pve.api(), name).await,
-        )?;
-        Some(to_model(&found))
+    fn changed(&self, current: &RuleModel, prior: &RuleModel) -> Vec<(&'static str, bool)> {
+        vec![
+            ("resources", current.resources != prior.resources),
+            ("nodes", current.nodes != prior.nodes),
+            ("strict", current.strict != prior.strict),
+            ("affinity", current.affinity != prior.affinity),
+            ("enabled", current.enabled != prior.enabled),
+            ("comment", current.comment != prior.comment),
+        ]
     }
 }
 
-fn object(name: &str) -> String {
-    format!("HA rule \"{name}\"")
-}
-
-fn kind_of(m: &RuleModel) -> Option<RuleKind> {
-    match m.kind.as_str()? {
-        NODE_AFFINITY => Some(RuleKind::NodeAffinity),
-        RESOURCE_AFFINITY => Some(RuleKind::ResourceAffinity),
-        _ => None,
+/// The rule's kind (validation admits only the two names).
+fn kind_of(m: &RuleModel) -> RuleKind {
+    match m.kind.as_str() {
+        Some(RESOURCE_AFFINITY) => RuleKind::ResourceAffinity,
+        _ => RuleKind::NodeAffinity,
     }
 }
 
@@ -342,52 +290,6 @@ fn sids(m: &RuleModel) -> Vec<Sid> {
         .as_ref()
         .map(|r| r.iter().filter_map(|s| s.parse().ok()).collect())
         .unwrap_or_default()
-}
-
-async fn read_back(
-    pve: &Pve,
-    name: &str,
-    planned: RuleModel,
-    diags: &mut Diagnostics,
-) -> Option<RuleModel> {
-    match rules::get(pve.api(), name).await {
-        Ok(r) => {
-            warn_if_infeasible(&r, diags);
-            Some(to_model(&r))
-        }
-        Err(e) => {
-            diag::api_error(diags, "read back", &object(name), &e, &[]);
-            Some(planned)
-        }
-    }
-}
-
-/// Compare-before-write: the digest covers all of rules.cfg (it would fail parallel updates of other
-/// rules), so the rule itself is read fresh and compared with what Terraform last saw instead.
-async fn unchanged_since_read(
-    pve: &Pve,
-    name: &str,
-    prior: &RuleModel,
-    diags: &mut Diagnostics,
-) -> bool {
-    pve.api().invalidate_ha_cache();
-    let current = match rules::get(pve.api(), name).await {
-        Ok(r) => to_model(&r),
-        // Gone or unreadable: the update itself reports it with the server's words.
-        Err(_) => return true,
-    };
-    diag::unchanged_elsewhere(
-        diags,
-        &object(name),
-        &[
-            ("resources", current.resources != prior.resources),
-            ("nodes", current.nodes != prior.nodes),
-            ("strict", current.strict != prior.strict),
-            ("affinity", current.affinity != prior.affinity),
-            ("enabled", current.enabled != prior.enabled),
-            ("comment", current.comment != prior.comment),
-        ],
-    )
 }
 
 /// The state of a rule; absent keys read as their defaults (`strict` false, enabled).
