@@ -9,6 +9,7 @@ pub mod control;
 pub mod error;
 pub mod faults;
 pub mod ha_manager;
+pub mod lifecycle;
 pub mod params;
 pub mod rules;
 pub mod server;
