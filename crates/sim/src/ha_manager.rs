@@ -317,8 +317,8 @@ pub fn round(c: &mut Cluster, t: f64) {
     lifecycle::complete_planned(c, t);
     let before = ha_running(c);
     for (sid, s) in c.manager.services.clone() {
-        let running = c.node_online(&s.node)
-            && matches!(s.state.as_str(), "started" | "migrate" | "relocate");
+        // A relocating container is stopped while it moves; a migrating VM keeps running.
+        let running = c.node_online(&s.node) && matches!(s.state.as_str(), "started" | "migrate");
         if let Some(vmid) = sid
             .split_once(':')
             .and_then(|(_, id)| id.parse::<u64>().ok())
@@ -555,18 +555,25 @@ fn finish_moves(c: &mut Cluster, t: f64) {
                 s.target = None;
             }
             move_guest(c, &sid, &target);
-            log(c, t, format!("service '{sid}': moved to node '{target}'"));
         } else if let Some(s) = c.manager.services.get_mut(&sid) {
             s.target = None;
         }
-        set_state(
+        let next = if wants_running(&cfg) {
+            "started"
+        } else {
+            "stopped"
+        };
+        let (old, node) = c
+            .manager
+            .services
+            .get(&sid)
+            .map(|s| (s.state.clone(), s.node.clone()))
+            .unwrap_or_default();
+        set_state(c, &sid, next);
+        log(
             c,
-            &sid,
-            if wants_running(&cfg) {
-                "started"
-            } else {
-                "stopped"
-            },
+            t,
+            format!("service '{sid}': state changed from '{old}' to '{next}'  (node = {node})"),
         );
     }
 }
