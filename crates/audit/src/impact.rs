@@ -29,6 +29,7 @@ pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
         .map(|n| Node {
             name: n.name.clone(),
             online: n.online,
+            stats: None,
         })
         .collect();
     let mut services = BTreeMap::new();
@@ -76,6 +77,7 @@ pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
                 state,
                 target: h.target.clone(),
                 failback,
+                stats: None,
             },
         );
     }
@@ -123,6 +125,7 @@ pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
         resource_affinity,
         non_ha_running,
         count_non_ha: false,
+        ..Cluster::default()
     }
 }
 

@@ -236,6 +236,7 @@ mod tests {
                 .map(|n| Node {
                     name: (*n).to_owned(),
                     online: true,
+                    stats: None,
                 })
                 .collect(),
             resource_affinity: rules,

@@ -237,6 +237,7 @@ mod tests {
             .map(|n| Node {
                 name: n.clone(),
                 online: rng.next(6) != 0,
+                stats: None,
             })
             .collect();
         let mut services = BTreeMap::new();
@@ -271,6 +272,7 @@ mod tests {
                 state,
                 target,
                 failback: rng.next(4) != 0,
+                stats: None,
             };
             services.insert(sid, service);
         }
@@ -299,6 +301,7 @@ mod tests {
             resource_affinity,
             non_ha_running,
             count_non_ha: rng.next(2) == 0,
+            ..Cluster::default()
         }
     }
 

@@ -151,6 +151,7 @@ mod tests {
                 .map(|n| Node {
                     name: (*n).to_owned(),
                     online: true,
+                    stats: None,
                 })
                 .collect(),
             services: services
@@ -162,6 +163,7 @@ mod tests {
                         state: *state,
                         target: None,
                         failback: true,
+                        stats: None,
                     };
                     ((*sid).to_owned(), service)
                 })

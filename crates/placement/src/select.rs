@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::round::{Frame, Round};
-use crate::types::Cluster;
+use crate::types::{Cluster, CrmState, Service};
 use crate::usage::Usage;
 
 /// How `select_service_node` weighs the service's current node.
@@ -55,6 +55,59 @@ pub fn select_service_node_with(
     select_in(&round, sid, current, pref, hints).map(|i| frame.name(i).to_owned())
 }
 
+/// Where a service in `request_start` should start when the cluster sets `ha-rebalance-on-start`: the best-scored
+/// node, if that is not `current` (the CRM then puts it in `request_start_balance` with that target). None: start
+/// it where it is (rebalancing off, already on the best node, or no node qualifies).
+pub fn rebalance_start_target(
+    c: &Cluster,
+    usage: &Usage,
+    sid: &str,
+    current: &str,
+    hints: &Hints,
+) -> Option<String> {
+    if !c.rebalance_on_start {
+        return None;
+    }
+    select_service_node_with(c, usage, sid, current, Preference::BestScore, hints)
+        .filter(|best| best != current)
+}
+
+/// One CRM round over the services in `request_start`, in sid order: where each starts. `Some(target)`: the CRM
+/// puts it in `request_start_balance` towards `target` (`ha-rebalance-on-start`); None: it starts on its node. Each
+/// decision loads its node for the ones after it, as upstream's usage update does.
+pub fn rebalance_starts(c: &Cluster) -> Vec<(String, Option<String>)> {
+    let frame = Frame::from_cluster(c);
+    let mut round = Round::new(&frame, []);
+    let mut out = Vec::new();
+    for (sid, service) in &c.services {
+        if service.state != CrmState::RequestStart {
+            continue;
+        }
+        let best = if c.rebalance_on_start {
+            let hints = Hints::default();
+            select_in(&round, sid, &service.node, Preference::BestScore, &hints)
+                .map(|i| frame.name(i))
+                .filter(|best| *best != service.node)
+        } else {
+            None
+        };
+        let next = match best {
+            Some(target) => Service {
+                state: CrmState::RequestStartBalance,
+                target: Some(target.to_owned()),
+                ..service.clone()
+            },
+            None => Service {
+                state: CrmState::Started,
+                ..service.clone()
+            },
+        };
+        round.update(sid, next);
+        out.push((sid.clone(), best.map(str::to_owned)));
+    }
+    out
+}
+
 /// Candidate nodes, all online: either listed, or every online node but the listed ones (both sorted), so that a
 /// service free to go anywhere costs no more than one bound to a few nodes.
 enum Candidates {
@@ -92,8 +145,21 @@ impl Candidates {
         }
     }
 
-    /// Lower count first; ties by node name, as upstream's `$a cmp $b`.
-    fn ranked(&self, round: &Round) -> Vec<usize> {
+    /// Every candidate, online in this round (the static scheduler scores them all).
+    fn members(&self, round: &Round) -> Vec<usize> {
+        match self {
+            Candidates::Only(nodes) => nodes.clone(),
+            Candidates::AllBut(nodes) => round.online_except(nodes),
+        }
+    }
+
+    /// Best first: the higher static score, else the lower count; ties by node name, as upstream's `$a cmp $b`.
+    fn ranked(&self, round: &Round, scores: Option<&[f64]>) -> Vec<usize> {
+        if let Some(scores) = scores {
+            let mut ranked = self.members(round);
+            ranked.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+            return ranked;
+        }
         match self {
             Candidates::Only(nodes) => {
                 let mut ranked = nodes.clone();
@@ -105,7 +171,13 @@ impl Candidates {
     }
 
     /// The first of [`Candidates::ranked`].
-    fn best(&self, round: &Round) -> Option<usize> {
+    fn best(&self, round: &Round, scores: Option<&[f64]>) -> Option<usize> {
+        if let Some(scores) = scores {
+            let members = self.members(round);
+            return members
+                .into_iter()
+                .min_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        }
         match self {
             Candidates::Only(nodes) => nodes.iter().copied().min_by_key(|&i| (round.count(i), i)),
             Candidates::AllBut(nodes) => round.best_except(nodes),
@@ -166,15 +238,16 @@ pub(crate) fn select_in(
         }
     }
 
+    let scores = round.static_scores(sid);
     if pref == Preference::TryNext {
-        let ranked = candidates.ranked(round);
+        let ranked = candidates.ranked(round, scores.as_deref());
         let next = match ranked.iter().position(|n| Some(*n) == current) {
             Some(at) if at + 1 < ranked.len() => ranked.get(at + 1),
             _ => ranked.first(),
         };
         return next.copied();
     }
-    candidates.best(round)
+    candidates.best(round, scores.as_deref())
 }
 
 /// The online nodes the service may run on at all (None: every one), and its highest priority class among them.
@@ -259,7 +332,7 @@ fn apply_positive(together: &BTreeMap<usize, u32>, candidates: &mut Candidates) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{CrmState, Node, NodeAffinity, Service};
+    use crate::types::{Node, NodeAffinity};
 
     fn cluster(services: &[(&str, &str)]) -> Cluster {
         Cluster {
@@ -268,6 +341,7 @@ mod tests {
                 .map(|n| Node {
                     name: (*n).to_owned(),
                     online: true,
+                    stats: None,
                 })
                 .collect(),
             services: services
@@ -279,6 +353,7 @@ mod tests {
                         state: CrmState::Started,
                         target: None,
                         failback: true,
+                        stats: None,
                     };
                     ((*sid).to_owned(), service)
                 })

@@ -16,7 +16,55 @@ pub struct Node {
     pub name: String,
     /// Whether the CRM counts the node as online (only online nodes receive services).
     pub online: bool,
+    /// What the static scheduler reads of the node; None when unknown (static then falls back to basic).
+    #[serde(default)]
+    pub stats: Option<NodeStats>,
 }
+
+/// The CRS scheduler mode (`datacenter.cfg` `crs: ha=`). `dynamic` is not modelled: callers map it to Basic and say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheduler {
+    /// `basic`: the node with the fewest services wins.
+    #[default]
+    Basic,
+    /// `static`: a TOPSIS score over the CPU and memory the services commit on each node.
+    Static,
+}
+
+impl Scheduler {
+    /// The spelling in `datacenter.cfg`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheduler::Basic => "basic",
+            Scheduler::Static => "static",
+        }
+    }
+}
+
+/// What the static scheduler reads of a node (hardware_status / `/nodes` maxcpu, maxmem).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct NodeStats {
+    /// CPU threads (`maxcpu`).
+    pub cpus: f64,
+    /// Memory in bytes (`maxmem`).
+    pub memory: u64,
+}
+
+// Stats come from integers and finite config values; NaN never occurs, so equality is total.
+impl Eq for NodeStats {}
+
+/// What the static scheduler reads of a service (static_service_stats: maxcpu = cores*sockets or vcpus, capped
+/// by cpulimit; maxmem in bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServiceStats {
+    /// CPUs the guest may use; 0 means unlimited (it then counts as the whole node).
+    pub maxcpu: f64,
+    /// Memory the guest may use, in bytes.
+    pub maxmem: u64,
+}
+
+impl Eq for ServiceStats {}
 
 /// A CRM service state, as written in `manager_status` (`service_status.<sid>.state`).
 #[derive(
@@ -122,6 +170,9 @@ pub struct Service {
     pub target: Option<String>,
     /// Whether it moves back to a higher-priority node (PVE 9 `failback`, PVE 8 `!nofailback`; default true).
     pub failback: bool,
+    /// What the static scheduler reads of the service; None when unknown (static then falls back to basic).
+    #[serde(default)]
+    pub stats: Option<ServiceStats>,
 }
 
 /// Node preference of a service: from its PVE 8 group (`strict` = `restricted`, `failback` = !nofailback) or PVE 9
@@ -160,6 +211,16 @@ pub struct Cluster {
     pub non_ha_running: BTreeMap<String, u32>,
     /// Whether `non_ha_running` counts in the basic score (pve-ha-manager 5.1.2 and later).
     pub count_non_ha: bool,
+    /// The CRS mode the CRM schedules with (`crs: ha=`).
+    #[serde(default)]
+    pub scheduler: Scheduler,
+    /// `crs: ha-rebalance-on-start=1`: a service being started moves to the best-scored node first.
+    #[serde(default)]
+    pub rebalance_on_start: bool,
+    /// Nodes the CRM has in maintenance (`node_status` `maintenance`, manual or by the `migrate` policy); they
+    /// should also be offline in `nodes`, since the CRM places nothing there.
+    #[serde(default)]
+    pub maintenance: BTreeSet<String>,
 }
 
 impl Cluster {
@@ -175,6 +236,21 @@ impl Cluster {
             .filter(|n| n.online)
             .map(|n| n.name.as_str())
             .collect()
+    }
+
+    /// Whether selection really scores with the static scheduler: it is configured, every online node has usable
+    /// stats (CPUs and memory above zero) and every service has stats. Upstream falls back to basic for the whole
+    /// round when a node's stats are missing; a service without stats would fail scoring, so this falls back for
+    /// it too, and callers can say so in their notes.
+    pub fn uses_static(&self) -> bool {
+        let usable = |s: &NodeStats| s.cpus > 0.0 && s.memory > 0;
+        self.scheduler == Scheduler::Static
+            && self
+                .nodes
+                .iter()
+                .filter(|n| n.online)
+                .all(|n| n.stats.as_ref().is_some_and(usable))
+            && self.services.values().all(|s| s.stats.is_some())
     }
 }
 

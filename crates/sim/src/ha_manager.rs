@@ -146,6 +146,7 @@ pub fn placement_view(c: &Cluster) -> placement::Cluster {
                         .node_status
                         .get(&n.name)
                         .is_none_or(|s| s == "online"),
+                stats: None,
             })
             .collect(),
         ..Default::default()
@@ -160,6 +161,7 @@ pub fn placement_view(c: &Cluster) -> placement::Cluster {
                 state,
                 target: s.target.clone(),
                 failback: rules::failback(c, sid),
+                stats: None,
             },
         );
         if let Some((nodes, strict)) = rules::node_affinity(c, sid) {
