@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use pveha_placement::{self as placement, CrmState, Hints, Preference, Usage};
 use serde_json::Value;
 
+use crate::crs;
 use crate::lifecycle::{self, HaSettings};
 use crate::rules;
 use crate::state::{Cluster, RunChange, ServiceStatus};
@@ -133,8 +134,9 @@ fn move_guest(c: &mut Cluster, sid: &str, node: &str) {
     }
 }
 
-/// The placement crate's view of the cluster.
+/// The placement crate's view of the cluster, with the CRS mode and node/guest stats the static scheduler reads.
 pub fn placement_view(c: &Cluster) -> placement::Cluster {
+    let settings = HaSettings::read(c);
     let mut view = placement::Cluster {
         nodes: c
             .nodes
@@ -146,8 +148,17 @@ pub fn placement_view(c: &Cluster) -> placement::Cluster {
                         .node_status
                         .get(&n.name)
                         .is_none_or(|s| s == "online"),
-                stats: None,
+                stats: crs::node_stats(n),
             })
+            .collect(),
+        scheduler: crs::scheduler(&settings.crs),
+        rebalance_on_start: settings.rebalance_on_start,
+        maintenance: c
+            .manager
+            .node_status
+            .iter()
+            .filter(|(_, s)| *s == "maintenance")
+            .map(|(n, _)| n.clone())
             .collect(),
         ..Default::default()
     };
@@ -161,7 +172,7 @@ pub fn placement_view(c: &Cluster) -> placement::Cluster {
                 state,
                 target: s.target.clone(),
                 failback: rules::failback(c, sid),
-                stats: None,
+                stats: c.guest_by_sid(sid).map(crs::service_stats),
             },
         );
         if let Some((nodes, strict)) = rules::node_affinity(c, sid) {
@@ -448,7 +459,17 @@ fn sync_config(c: &mut Cluster, t: f64, settings: &HaSettings) {
     for sid in configured {
         let cfg = config_state(c, &sid).unwrap_or_default();
         match c.manager.services.get(&sid).map(|s| s.state.clone()) {
-            None => add_service(c, &sid),
+            None => {
+                add_service(c, &sid);
+                let started = c
+                    .manager
+                    .services
+                    .get(&sid)
+                    .is_some_and(|s| s.state == "started");
+                if started && settings.rebalance_on_start {
+                    rebalance_on_start(c, t, &sid);
+                }
+            }
             Some(_) if cfg == "ignored" => {
                 c.manager.services.remove(&sid);
             }
@@ -483,20 +504,29 @@ fn rebalance_on_start(c: &mut Cluster, t: f64, sid: &str) {
     };
     let view = placement_view(c);
     let usage = Usage::from_cluster(&view);
-    let Some(best) = select(c, &view, &usage, sid, &current, Preference::BestScore) else {
-        return;
+    let hints = hints(c, sid);
+    let target = placement::rebalance_start_target(&view, &usage, sid, &current, &hints);
+    let (which, chosen) = match &target {
+        Some(t) => ("new", t.clone()),
+        None => ("current", current.clone()),
     };
-    let which = if best == current { "current" } else { "new" };
     log(
         c,
         t,
-        format!("service {sid}: re-balance selected {which} node {best} for startup"),
+        format!("service {sid}: re-balance selected {which} node {chosen} for startup"),
     );
-    if best != current {
+    if let Some(target) = target {
         set_state(c, sid, "request_start_balance");
         if let Some(s) = c.manager.services.get_mut(sid) {
-            s.target = Some(best);
+            s.target = Some(target);
         }
+    }
+}
+
+fn hints(c: &Cluster, sid: &str) -> Hints {
+    Hints {
+        failed_nodes: Vec::new(),
+        maintenance_node: maintenance_node(c, sid),
     }
 }
 
@@ -509,11 +539,7 @@ fn select(
     current: &str,
     pref: Preference,
 ) -> Option<String> {
-    let hints = Hints {
-        failed_nodes: Vec::new(),
-        maintenance_node: maintenance_node(c, sid),
-    };
-    placement::select_service_node_with(view, usage, sid, current, pref, &hints)
+    placement::select_service_node_with(view, usage, sid, current, pref, &hints(c, sid))
 }
 
 /// The node a service left for maintenance and returns to.

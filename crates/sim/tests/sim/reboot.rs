@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use pveha_placement::{node_event, Fate, NodeEvent, ShutdownPolicy};
 use serde_json::{json, Value};
 
 use crate::harness::{start_json, Sim, PVE8, PVE9};
@@ -403,4 +404,110 @@ async fn policy_given_as_a_property_string_is_honoured() {
     reboot(&s, "proxmox2", 60).await;
     s.advance(10).await;
     assert_eq!(node_hastate(&s, "proxmox2").await, "maintenance");
+}
+
+/// What the simulator did with one service, in `placement::Fate` terms.
+async fn observed_fate(s: &Sim, sid: &str, node: &str, was: &(String, String)) -> Fate {
+    let now = services(s).await;
+    let (at, state) = now.get(sid).cloned().unwrap_or_default();
+    let ms = s.get("/cluster/ha/status/manager_status").await.ok();
+    let maintenance_node = ms["manager_status"]["service_status"][sid]["maintenance_node"].clone();
+    match state.as_str() {
+        "freeze" => Fate::Frozen,
+        "recovery" => Fate::Recovered { to: None },
+        _ if (at.as_str(), state.as_str()) == (was.0.as_str(), was.1.as_str()) && at != node => {
+            Fate::Unaffected
+        }
+        "started" if at != node && maintenance_node == node => Fate::Migrated { to: at },
+        "started" if at != node && logged(s, &format!("recover service '{sid}'")).await => {
+            Fate::Recovered { to: Some(at) }
+        }
+        "started" if at == node => {
+            if logged(s, &format!("{node}/lrm: service status {sid} stopped")).await {
+                Fate::Stopped
+            } else {
+                Fate::Stays
+            }
+        }
+        other => panic!("{sid}: unexpected state {other} on {at}"),
+    }
+}
+
+/// The homelab fixture as captured, and with both Traefik containers HA-managed so `proxmox` has services too.
+async fn homelab_variants(doc: &str, policy: &str, traefik_ha: bool) -> Sim {
+    let s = with_policy(doc, policy).await;
+    if traefik_ha {
+        for sid in ["ct:110", "ct:121"] {
+            s.call("POST", "/cluster/ha/resources", &[("sid", sid)])
+                .await
+                .ok();
+        }
+    }
+    s.advance(10).await;
+    s
+}
+
+#[tokio::test]
+async fn every_node_event_ends_as_placement_predicts_on_both_homelab_fixtures() {
+    let mut checked = 0;
+    for (name, doc) in HOMELAB {
+        for traefik_ha in [false, true] {
+            for policy in ShutdownPolicy::ALL {
+                for event in [
+                    NodeEvent::Reboot,
+                    NodeEvent::Shutdown,
+                    NodeEvent::Maintenance,
+                ] {
+                    if event == NodeEvent::Maintenance && policy != ShutdownPolicy::Conditional {
+                        continue; // maintenance ignores the policy
+                    }
+                    for node in ["proxmox", "proxmox2", "proxmox3"] {
+                        let s = homelab_variants(doc, policy.as_str(), traefik_ha).await;
+                        let before = services(&s).await;
+                        let predicted =
+                            node_event(&s.running.placement_view(), node, event, policy);
+                        let ctx =
+                            format!("{name} traefik_ha={traefik_ha} {policy} {event:?} {node}");
+                        match event {
+                            // A reboot shorter than the fence delay, as upstream's tester reboots.
+                            NodeEvent::Reboot => reboot(&s, node, 30).await,
+                            NodeEvent::Shutdown => shutdown(&s, node).await,
+                            _ => {
+                                s.control(
+                                    "POST",
+                                    &format!("/nodes/{node}/maintenance"),
+                                    json!({"enable": true}),
+                                )
+                                .await;
+                            }
+                        }
+                        // Reboot: look while the node is down; otherwise once fencing and recovery are over.
+                        s.advance(if event == NodeEvent::Reboot { 20 } else { 300 })
+                            .await;
+                        for (sid, was) in &before {
+                            let want = predicted
+                                .services
+                                .get(sid)
+                                .cloned()
+                                .unwrap_or(Fate::Unaffected);
+                            let got = observed_fate(&s, sid, node, was).await;
+                            assert_eq!(got, want, "{ctx} {sid}");
+                            checked += 1;
+                        }
+                        if event == NodeEvent::Reboot {
+                            s.advance(300).await;
+                            for (sid, was) in &before {
+                                assert_eq!(
+                                    services(&s).await[sid],
+                                    *was,
+                                    "{ctx} {sid} after the reboot"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 300, "{checked}");
 }
