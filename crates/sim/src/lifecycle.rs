@@ -93,6 +93,14 @@ impl HaSettings {
     }
 }
 
+/// What the master's status line adds for a CRS other than basic (` - static load CRS`).
+pub fn crs_suffix(c: &Cluster) -> String {
+    match HaSettings::read(c).crs.as_str() {
+        "basic" => String::new(),
+        mode => format!(" - {mode} load CRS"),
+    }
+}
+
 /// Why a planned event was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LifecycleError {

@@ -67,7 +67,7 @@ pub fn current(c: &Cluster) -> Value {
         };
         out.push(json!({
             "id": "master", "type": "master", "node": master, "timestamp": ts as i64,
-            "status": format!("{master} ({age}, {})", ctime(ts)),
+            "status": format!("{master} ({age}, {}){}", ctime(ts), crate::lifecycle::crs_suffix(c)),
         }));
     }
     for n in &c.nodes {

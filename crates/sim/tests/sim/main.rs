@@ -1,6 +1,7 @@
 //! Integration tests of the simulator: one binary, a small reqwest client and scenario files per area.
 
 mod conformance;
+mod crs;
 mod endpoints;
 mod failover;
 mod harness;
