@@ -3,6 +3,7 @@
 //! `maintenance_node`). The datacenter `ha`/`crs` options are read from `/cluster/options` at every round.
 //! It mutates the model only; the manager round calls in here.
 
+pub use pveha_placement::ShutdownPolicy;
 use serde_json::Value;
 
 use crate::ha_manager;
@@ -10,41 +11,6 @@ use crate::state::{Cluster, Planned};
 
 /// Seconds a rebooting node stays down when the request does not say.
 pub const DEFAULT_DOWN_SECONDS: f64 = 120.0;
-
-/// `datacenter.cfg` `ha: shutdown_policy=...`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ShutdownPolicy {
-    /// Reboot freezes, poweroff fails over (the default).
-    #[default]
-    Conditional,
-    /// Always freeze.
-    Freeze,
-    /// Always stop and recover after fencing.
-    Failover,
-    /// Maintenance mode: move the services away first.
-    Migrate,
-}
-
-impl ShutdownPolicy {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "conditional" => Self::Conditional,
-            "freeze" => Self::Freeze,
-            "failover" => Self::Failover,
-            "migrate" => Self::Migrate,
-            _ => return None,
-        })
-    }
-    /// The `datacenter.cfg` spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Conditional => "conditional",
-            Self::Freeze => "freeze",
-            Self::Failover => "failover",
-            Self::Migrate => "migrate",
-        }
-    }
-}
 
 /// The HA-relevant datacenter options.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -80,8 +46,7 @@ impl HaSettings {
         let ha = options.and_then(|o| o.get("ha"));
         let crs = options.and_then(|o| o.get("crs"));
         let shutdown_policy = option_key(ha, "shutdown_policy", "shutdown_policy")
-            .as_deref()
-            .and_then(ShutdownPolicy::parse)
+            .and_then(|p| p.parse().ok())
             .unwrap_or_default();
         let mode = option_key(crs, "ha", "ha").unwrap_or_else(|| "basic".into());
         let rebalance = option_key(crs, "ha", "ha-rebalance-on-start");
@@ -352,8 +317,24 @@ mod tests {
     }
 
     #[test]
-    fn unknown_policy_falls_back_to_conditional() {
-        assert_eq!(ShutdownPolicy::parse("sideways"), None);
-        assert_eq!(ShutdownPolicy::default(), ShutdownPolicy::Conditional);
+    fn unknown_or_missing_policy_reads_as_conditional() {
+        let mut c =
+            crate::snapshot::load(include_str!("../../../examples/homelab/cluster-pve8.json"))
+                .expect("fixture loads");
+        assert_eq!(
+            HaSettings::read(&c).shutdown_policy,
+            ShutdownPolicy::Conditional
+        );
+        assert_eq!(HaSettings::read(&c).crs, "basic");
+        c.verbatim.insert(
+            "/cluster/options".into(),
+            json!({"ha": {"shutdown_policy": "sideways"}, "crs": "static,ha-rebalance-on-start=1"}),
+        );
+        let read = HaSettings::read(&c);
+        assert_eq!(read.shutdown_policy, ShutdownPolicy::Conditional);
+        assert_eq!(
+            (read.crs.as_str(), read.rebalance_on_start),
+            ("static", true)
+        );
     }
 }
