@@ -101,7 +101,8 @@ pub enum Fate {
     /// Stopped with the node and started again on it when it is back, not recovered elsewhere: a reboot under
     /// `failover` (upstream's tester reboots at once; a reboot that outlasts the fence delay is a shutdown).
     Stopped,
-    /// Nothing happens to it.
+    /// Nothing happens to it. `node_event` leaves such services out; the variant is for callers listing every
+    /// service.
     Unaffected,
     /// It should migrate away for maintenance but no node qualifies, so it keeps running on the node (a shutdown
     /// under `migrate` then waits for it).
@@ -184,12 +185,18 @@ fn fence(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
         .collect()
 }
 
-/// The LRM's `restart` mode: the CRM freezes what is started, stopped or being stopped on the node.
+/// The LRM's `restart` mode: the CRM freezes what is started, stopped or being stopped on the node. A service in
+/// `request_start` becomes `started` earlier in the same round (unless rebalance-on-start may send it away), so it
+/// is frozen too.
 fn freeze(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
     use CrmState::*;
+    let frozen = |state: CrmState| {
+        matches!(state, Started | Stopped | RequestStop)
+            || (state == RequestStart && !c.rebalance_on_start)
+    };
     c.services
         .iter()
-        .filter(|(_, s)| s.node == node && matches!(s.state, Started | Stopped | RequestStop))
+        .filter(|(_, s)| s.node == node && frozen(s.state))
         .map(|(sid, _)| (sid.clone(), Fate::Frozen))
         .collect()
 }

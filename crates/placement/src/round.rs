@@ -116,6 +116,14 @@ impl<'c> Frame<'c> {
                     *load = load.with(cap, stats, 1.0);
                 }
             }
+            if cluster.count_non_ha {
+                for (node, guests) in &cluster.non_ha_stats {
+                    if let Some(&i) = index.get(node.as_str()) {
+                        let (cap, load) = &mut statics[i];
+                        *load = guests.iter().fold(*load, |sum, g| sum.with(cap, g, 1.0));
+                    }
+                }
+            }
             statics
         });
         Frame::new(cluster, names, base, statics)
@@ -341,10 +349,21 @@ mod tests {
                 (sid, service)
             })
             .collect();
+        let guest = |gb: u64| ServiceStats {
+            maxcpu: 1.0,
+            maxmem: gb * 1_000_000_000,
+        };
         Cluster {
             nodes,
             services,
             scheduler: Scheduler::Static,
+            count_non_ha: true,
+            non_ha_stats: [
+                ("a".to_owned(), vec![guest(3), guest(5)]),
+                ("c".to_owned(), vec![guest(2)]),
+                ("d".to_owned(), vec![guest(9)]),
+            ]
+            .into(),
             ..Cluster::default()
         }
     }
@@ -360,6 +379,10 @@ mod tests {
         assert_eq!(direct.base, via_usage.base);
         assert!(direct.statics.is_some());
         assert_eq!(direct.statics, via_usage.statics);
+        // Non-HA guests count only from pve-ha-manager 5.1.2 on.
+        let mut older = c.clone();
+        older.count_non_ha = false;
+        assert_ne!(Frame::from_cluster(&older).statics, direct.statics);
         // Positive control: without stats on one service the cluster falls back to basic.
         let mut basic = c.clone();
         if let Some(s) = basic.services.values_mut().next() {

@@ -7,8 +7,8 @@
 //! capacity. A service without a CPU limit (`maxcpu` 0) commits the whole node's CPUs.
 //!
 //! This is the current proxmox-resource-scheduling scheduler. Its older form ranked by the plain average instead of
-//! the root mean square; upstream's `test-crs-static-rebalance-resource-affinity2` and `3` only hold with the
-//! current one, so that is what is modelled.
+//! the root mean square; with it, upstream's `test-crs-static-rebalance2` and
+//! `test-crs-static-rebalance-resource-affinity2`/`3` do not hold, with this one every ported static test does.
 
 use crate::types::{NodeStats, ServiceStats};
 

@@ -433,6 +433,24 @@ mod tests {
     }
 
     #[test]
+    fn rebalance_on_start_names_a_target_only_when_enabled_and_better() {
+        let mut c = cluster(&[("vm:1", "n1"), ("vm:2", "n1"), ("vm:3", "n2")]);
+        if let Some(s) = c.services.get_mut("vm:1") {
+            s.state = CrmState::RequestStart;
+        }
+        let start = |c: &Cluster, sid: &str, node: &str| {
+            rebalance_start_target(c, &Usage::from_cluster(c), sid, node, &Hints::default())
+        };
+        assert_eq!(start(&c, "vm:1", "n1"), None);
+        c.rebalance_on_start = true;
+        // n3 carries nothing; vm:1 itself does not count yet in request_start.
+        assert_eq!(start(&c, "vm:1", "n1").as_deref(), Some("n3"));
+        assert_eq!(start(&c, "vm:1", "n3"), None);
+        let round: Vec<(String, Option<String>)> = rebalance_starts(&c);
+        assert_eq!(round, [("vm:1".to_owned(), Some("n3".to_owned()))]);
+    }
+
+    #[test]
     fn offline_nodes_are_never_chosen_and_unknown_services_may_go_anywhere() {
         let mut c = cluster(&[]);
         c.nodes[0].online = false;

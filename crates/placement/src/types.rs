@@ -209,8 +209,12 @@ pub struct Cluster {
     pub resource_affinity: Vec<ResourceAffinity>,
     /// Running guests per node that are not HA-managed.
     pub non_ha_running: BTreeMap<String, u32>,
-    /// Whether `non_ha_running` counts in the basic score (pve-ha-manager 5.1.2 and later).
+    /// Whether running non-HA guests count (pve-ha-manager 5.1.2 and later): `non_ha_running` in the basic score,
+    /// `non_ha_stats` in the static one.
     pub count_non_ha: bool,
+    /// Static stats of the running guests per node that are not HA-managed (read with `count_non_ha`).
+    #[serde(default)]
+    pub non_ha_stats: BTreeMap<String, Vec<ServiceStats>>,
     /// The CRS mode the CRM schedules with (`crs: ha=`).
     #[serde(default)]
     pub scheduler: Scheduler,

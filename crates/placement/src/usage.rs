@@ -17,6 +17,8 @@ struct NodeLoad {
     sids: BTreeMap<String, Option<ServiceStats>>,
     /// Anonymous load: non-HA guests and whatever callers `add`.
     extra: u32,
+    /// Static stats of the non-HA guests counted here.
+    extra_stats: Vec<ServiceStats>,
 }
 
 /// Per-node service counts used by the basic scheduler.
@@ -46,6 +48,11 @@ impl Usage {
             for (node, count) in &c.non_ha_running {
                 if let Some(load) = usage.nodes.get_mut(node) {
                     load.extra = load.extra.saturating_add(*count);
+                }
+            }
+            for (node, stats) in &c.non_ha_stats {
+                if let Some(load) = usage.nodes.get_mut(node) {
+                    load.extra_stats.extend(stats.iter().copied());
                 }
             }
         }
@@ -91,13 +98,15 @@ impl Usage {
         })
     }
 
-    /// The CPU and memory the counted services commit on `node` (a node of capacity `stats`), summed in sid order;
-    /// anonymous load and services without stats commit nothing. `None` if the node is not online.
+    /// The CPU and memory the counted services commit on `node` (a node of capacity `stats`): HA services in sid
+    /// order, then the non-HA guests, as upstream adds them. Units from `add` and services without stats commit
+    /// nothing. `None` if the node is not online.
     pub(crate) fn static_load(&self, node: &str, stats: &NodeStats) -> Option<Load> {
         self.nodes.get(node).map(|load| {
             load.sids
                 .values()
                 .flatten()
+                .chain(&load.extra_stats)
                 .fold(Load::default(), |sum, s| sum.with(stats, s, 1.0))
         })
     }

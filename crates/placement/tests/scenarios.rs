@@ -282,6 +282,7 @@ fn cluster(s: &Scenario, case: &Case) -> Result<Cluster> {
         resource_affinity,
         non_ha_running: BTreeMap::new(),
         count_non_ha: false,
+        non_ha_stats: BTreeMap::new(),
         scheduler,
         rebalance_on_start: s.rebalance_on_start,
         maintenance: case.maintenance.iter().cloned().collect(),
