@@ -109,14 +109,17 @@ pub fn request_shutdown(
         ),
     );
     let mode = if c.manager.maintenance_requests.contains(node) {
-        ha_manager::log(
-            c,
-            t,
+        let line = if policy == ShutdownPolicy::Migrate {
+            format!(
+                "{node}/lrm: {kind} LRM, ignore maintenance policy, already in maintenance mode"
+            )
+        } else {
             format!(
                 "{node}/lrm: {kind} LRM, ignore {} policy as manual maintenance mode is enabled",
                 policy.as_str()
-            ),
-        );
+            )
+        };
+        ha_manager::log(c, t, line);
         "maintenance"
     } else {
         match policy {

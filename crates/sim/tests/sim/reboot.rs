@@ -144,6 +144,20 @@ async fn reboot_under_conditional_and_freeze_freezes_and_thaws_in_place() {
                 );
             }
             assert!(logged(&s, "reboot LRM, stop and freeze all services").await);
+            let res = s.get("/cluster/resources?type=vm").await.ok();
+            let ct113 = res
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["vmid"] == 113)
+                .cloned()
+                .unwrap_or_default();
+            // The node is off, so PVE knows nothing of the guest's status beyond the CRM's state.
+            assert_eq!(
+                (ct113["hastate"].as_str(), ct113["status"].as_str()),
+                (Some("freeze"), Some("unknown")),
+                "{name} {policy}"
+            );
             // Long past the fence delay: frozen services are never fenced or recovered.
             s.advance(100).await;
             assert_eq!(node_hastate(&s, "proxmox3").await, "unknown", "{name}");
