@@ -1,11 +1,13 @@
-//! The control API under `/_sim/` (loopback peers only): health, advancing the clock, node power, faults,
-//! request counters and the state snapshot. Answers are plain JSON, not the PVE envelope.
+//! The control API under `/_sim/` (loopback peers only): health, advancing the clock, node power, planned
+//! reboot/shutdown and maintenance, faults, request counters, the state snapshot, the HA log and the
+//! per-service running timeline. Answers are plain JSON, not the PVE envelope.
 
 use std::net::{IpAddr, SocketAddr};
 
 use serde_json::{json, Value};
 
 use crate::ha_manager;
+use crate::lifecycle::{self, LifecycleError};
 use crate::server::Shared;
 
 /// Whether a peer may use the control API: loopback only (IPv4, IPv6 and IPv4-mapped IPv6).
@@ -20,6 +22,26 @@ pub fn is_loopback_peer(peer: &SocketAddr) -> bool {
 
 fn bad(msg: impl Into<String>) -> (u16, Value) {
     (400, json!({"error": msg.into()}))
+}
+
+fn refused(e: LifecycleError) -> (u16, Value) {
+    let status = match e {
+        LifecycleError::NoSuchNode(_) => 404,
+        LifecycleError::AlreadyOff(_) | LifecycleError::InProgress(_) => 409,
+    };
+    (status, json!({"error": e.to_string()}))
+}
+
+fn planned(shared: &Shared, node: &str, down_seconds: Option<f64>) -> (u16, Value) {
+    let mut c = shared.cluster();
+    ha_manager::catch_up(&mut c);
+    match lifecycle::request_shutdown(&mut c, node, down_seconds) {
+        Ok(policy) => (
+            200,
+            json!({"node": node, "policy": policy.as_str(), "down_seconds": down_seconds}),
+        ),
+        Err(e) => refused(e),
+    }
 }
 
 /// Handle one control request; returns status and JSON body.
@@ -71,6 +93,45 @@ pub fn handle(shared: &Shared, method: &str, path: &str, body: &[u8]) -> (u16, V
             } else {
                 (404, json!({"error": format!("no such node '{node}'")}))
             }
+        }
+        ("POST", ["nodes", node, "reboot"]) => {
+            let down = match parsed.get("down_seconds") {
+                None => lifecycle::DEFAULT_DOWN_SECONDS,
+                Some(v) => match v.as_f64().filter(|s| s.is_finite() && *s >= 0.0) {
+                    Some(s) => s,
+                    None => return bad("'down_seconds' must be a non-negative number"),
+                },
+            };
+            planned(shared, node, Some(down))
+        }
+        ("POST", ["nodes", node, "shutdown"]) => planned(shared, node, None),
+        ("POST", ["nodes", node, "maintenance"]) => {
+            let Some(enable) = parsed.get("enable").and_then(Value::as_bool) else {
+                return bad("'enable' must be true or false");
+            };
+            let mut c = shared.cluster();
+            ha_manager::catch_up(&mut c);
+            match lifecycle::set_maintenance(&mut c, node, enable) {
+                Ok(()) => (200, json!({"node": node, "maintenance": enable})),
+                Err(e) => refused(e),
+            }
+        }
+        ("GET", ["timeline"]) => {
+            let mut c = shared.cluster();
+            ha_manager::catch_up(&mut c);
+            let out: serde_json::Map<String, Value> = c
+                .manager
+                .timeline
+                .iter()
+                .map(|(sid, changes)| {
+                    let list: Vec<Value> = changes
+                        .iter()
+                        .map(|ch| json!({"at": ch.at.floor() as i64, "running": ch.running, "node": ch.node}))
+                        .collect();
+                    (sid.clone(), Value::Array(list))
+                })
+                .collect();
+            (200, Value::Object(out))
         }
         ("POST", ["faults"]) => match shared.faults().add(&parsed) {
             Ok(id) => (200, json!({"id": id})),

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use pveha_placement::{self as placement, CrmState, Preference, Usage};
+use pveha_placement::{self as placement, CrmState, Hints, Preference, Usage};
 use serde_json::Value;
 
+use crate::crs;
+use crate::lifecycle::{self, HaSettings};
 use crate::rules;
-use crate::state::{Cluster, ServiceStatus};
+use crate::state::{Cluster, RunChange, ServiceStatus};
 
 /// Simulated seconds between manager rounds.
 pub const ROUND: f64 = 10.0;
@@ -32,6 +34,11 @@ fn config_state(c: &Cluster, sid: &str) -> Option<String> {
 
 fn wants_running(cfg: &str) -> bool {
     cfg == "started" || cfg == "enabled"
+}
+
+/// Whether the service's configured state asks for it to run.
+pub fn config_wants_running(c: &Cluster, sid: &str) -> bool {
+    config_state(c, sid).is_some_and(|cfg| wants_running(&cfg))
 }
 
 /// Derive the manager state of a snapshot that has HA resources but no manager_status.
@@ -87,11 +94,25 @@ fn add_service(c: &mut Cluster, sid: &str) {
     );
 }
 
-fn log(c: &mut Cluster, t: f64, line: String) {
+/// Append a line to the CRM log at simulated time `t`.
+pub fn log(c: &mut Cluster, t: f64, line: String) {
     c.manager.log.push(format!("{t:>10.0} {line}"));
     if c.manager.log.len() > 1000 {
         c.manager.log.remove(0);
     }
+}
+
+/// Change a service's CRM state and log it as the CRM does.
+pub fn change_state(c: &mut Cluster, t: f64, sid: &str, state: &str) {
+    let Some(old) = c.manager.services.get(sid).map(|s| s.state.clone()) else {
+        return;
+    };
+    set_state(c, sid, state);
+    log(
+        c,
+        t,
+        format!("service '{sid}': state changed from '{old}' to '{state}'"),
+    );
 }
 
 fn set_state(c: &mut Cluster, sid: &str, state: &str) {
@@ -113,8 +134,9 @@ fn move_guest(c: &mut Cluster, sid: &str, node: &str) {
     }
 }
 
-/// The placement crate's view of the cluster.
+/// The placement crate's view of the cluster, with the CRS mode and node/guest stats the static scheduler reads.
 pub fn placement_view(c: &Cluster) -> placement::Cluster {
+    let settings = HaSettings::read(c);
     let mut view = placement::Cluster {
         nodes: c
             .nodes
@@ -126,8 +148,17 @@ pub fn placement_view(c: &Cluster) -> placement::Cluster {
                         .node_status
                         .get(&n.name)
                         .is_none_or(|s| s == "online"),
-                stats: None,
+                stats: crs::node_stats(n),
             })
+            .collect(),
+        scheduler: crs::scheduler(&settings.crs),
+        rebalance_on_start: settings.rebalance_on_start,
+        maintenance: c
+            .manager
+            .node_status
+            .iter()
+            .filter(|(_, s)| *s == "maintenance")
+            .map(|(n, _)| n.clone())
             .collect(),
         ..Default::default()
     };
@@ -141,7 +172,7 @@ pub fn placement_view(c: &Cluster) -> placement::Cluster {
                 state,
                 target: s.target.clone(),
                 failback: rules::failback(c, sid),
-                stats: None,
+                stats: c.guest_by_sid(sid).map(crs::service_stats),
             },
         );
         if let Some((nodes, strict)) = rules::node_affinity(c, sid) {
@@ -198,9 +229,14 @@ pub fn catch_up(c: &mut Cluster) {
     }
 }
 
-/// Power a node off or on.
+/// Power a node off or on now.
 pub fn power(c: &mut Cluster, node: &str, on: bool) -> bool {
     let now = c.clock.now();
+    power_at(c, node, on, now)
+}
+
+/// Power a node off or on at simulated time `t` (a round may run behind the clock while catching up).
+pub fn power_at(c: &mut Cluster, node: &str, on: bool, t: f64) -> bool {
     let Some(n) = c.nodes.iter_mut().find(|n| n.name == node) else {
         return false;
     };
@@ -208,7 +244,11 @@ pub fn power(c: &mut Cluster, node: &str, on: bool) -> bool {
         return true;
     }
     n.powered = on;
-    n.off_since = if on { None } else { Some(now) };
+    n.off_since = if on { None } else { Some(t) };
+    if on {
+        lifecycle::on_power_on(c, node);
+    }
+    let before = ha_running(c);
     let ha: BTreeSet<u64> = c
         .resources
         .sections
@@ -224,7 +264,40 @@ pub fn power(c: &mut Cluster, node: &str, on: bool) -> bool {
                 || g.config.get("onboot").and_then(Value::as_str) == Some("1");
         }
     }
+    record_changes(c, before, t);
     true
+}
+
+/// Running flag and node of every HA service's guest.
+fn ha_running(c: &Cluster) -> Vec<(String, bool, String)> {
+    c.manager
+        .services
+        .keys()
+        .filter_map(|sid| {
+            let g = c.guest_by_sid(sid)?;
+            Some((sid.clone(), g.running, g.node.clone()))
+        })
+        .collect()
+}
+
+/// Record in the timeline and the log every HA guest that started or stopped since `before`.
+fn record_changes(c: &mut Cluster, before: Vec<(String, bool, String)>, t: f64) {
+    for (sid, was, _) in before {
+        let Some((running, node)) = c.guest_by_sid(&sid).map(|g| (g.running, g.node.clone()))
+        else {
+            continue;
+        };
+        if running == was {
+            continue;
+        }
+        let word = if running { "started" } else { "stopped" };
+        log(c, t, format!("{node}/lrm: service status {sid} {word}"));
+        c.manager.timeline.entry(sid).or_default().push(RunChange {
+            at: t,
+            running,
+            node,
+        });
+    }
 }
 
 /// One manager round at simulated time `t`.
@@ -245,15 +318,20 @@ pub fn round(c: &mut Cluster, t: f64) {
             .map(|n| n.name.clone())
             .min();
     }
+    lifecycle::boot_due(c, t);
+    let settings = HaSettings::read(c);
     update_nodes(c, t);
-    sync_config(c);
+    sync_config(c, t, &settings);
     finish_moves(c, t);
     apply_commands(c, t);
     recover(c, t);
     normal_rounds(c, t);
+    lifecycle::freeze_and_thaw(c, t);
+    lifecycle::complete_planned(c, t);
+    let before = ha_running(c);
     for (sid, s) in c.manager.services.clone() {
-        let running = c.node_online(&s.node)
-            && matches!(s.state.as_str(), "started" | "migrate" | "relocate");
+        // A relocating container is stopped while it moves; a migrating VM keeps running.
+        let running = c.node_online(&s.node) && matches!(s.state.as_str(), "started" | "migrate");
         if let Some(vmid) = sid
             .split_once(':')
             .and_then(|(_, id)| id.parse::<u64>().ok())
@@ -263,6 +341,7 @@ pub fn round(c: &mut Cluster, t: f64) {
             }
         }
     }
+    record_changes(c, before, t);
     c.manager.timestamp = t;
 }
 
@@ -275,6 +354,22 @@ fn update_nodes(c: &mut Cluster, t: f64) {
             .get(&name)
             .cloned()
             .unwrap_or_else(|| "online".into());
+        let maintenance = lifecycle::lrm_mode(c, &name) == "maintenance";
+        // NodeStatus.pm: an LRM in maintenance mode makes the node `maintenance`, and it stays so while
+        // it is off; it is neither fenced nor recovered from.
+        if maintenance && (cur == "online" || cur == "maintenance") {
+            if cur == "online" {
+                c.manager
+                    .node_status
+                    .insert(name.clone(), "maintenance".into());
+                log(
+                    c,
+                    t,
+                    format!("node '{name}': state changed from 'online' => 'maintenance'"),
+                );
+            }
+            continue;
+        }
         if c.nodes[i].powered {
             if cur != "online" {
                 c.manager.node_status.insert(name.clone(), "online".into());
@@ -353,7 +448,7 @@ fn update_nodes(c: &mut Cluster, t: f64) {
     }
 }
 
-fn sync_config(c: &mut Cluster) {
+fn sync_config(c: &mut Cluster, t: f64, settings: &HaSettings) {
     let configured: Vec<String> = c
         .resources
         .sections
@@ -364,7 +459,17 @@ fn sync_config(c: &mut Cluster) {
     for sid in configured {
         let cfg = config_state(c, &sid).unwrap_or_default();
         match c.manager.services.get(&sid).map(|s| s.state.clone()) {
-            None => add_service(c, &sid),
+            None => {
+                add_service(c, &sid);
+                let started = c
+                    .manager
+                    .services
+                    .get(&sid)
+                    .is_some_and(|s| s.state == "started");
+                if started && settings.rebalance_on_start {
+                    rebalance_on_start(c, t, &sid);
+                }
+            }
             Some(_) if cfg == "ignored" => {
                 c.manager.services.remove(&sid);
             }
@@ -377,6 +482,9 @@ fn sync_config(c: &mut Cluster) {
                 if wants_running(&cfg) && (state == "stopped" || state == "request_stop") && node_ok
                 {
                     set_state(c, &sid, "started");
+                    if settings.rebalance_on_start {
+                        rebalance_on_start(c, t, &sid);
+                    }
                 } else if (!wants_running(&cfg) && state == "started")
                     || state == "request_stop"
                     || (state == "error" && cfg == "disabled")
@@ -388,12 +496,83 @@ fn sync_config(c: &mut Cluster) {
     }
 }
 
+/// `next_state_request_start` with `ha-rebalance-on-start`: a service about to start goes to the
+/// best-scored node instead of its current one.
+fn rebalance_on_start(c: &mut Cluster, t: f64, sid: &str) {
+    let Some(current) = c.manager.services.get(sid).map(|s| s.node.clone()) else {
+        return;
+    };
+    let view = placement_view(c);
+    let usage = Usage::from_cluster(&view);
+    let hints = hints(c, sid);
+    let target = placement::rebalance_start_target(&view, &usage, sid, &current, &hints);
+    let (which, chosen) = match &target {
+        Some(t) => ("new", t.clone()),
+        None => ("current", current.clone()),
+    };
+    log(
+        c,
+        t,
+        format!("service {sid}: re-balance selected {which} node {chosen} for startup"),
+    );
+    if let Some(target) = target {
+        set_state(c, sid, "request_start_balance");
+        if let Some(s) = c.manager.services.get_mut(sid) {
+            s.target = Some(target);
+        }
+    }
+}
+
+fn hints(c: &Cluster, sid: &str) -> Hints {
+    Hints {
+        failed_nodes: Vec::new(),
+        maintenance_node: maintenance_node(c, sid),
+    }
+}
+
+/// The node the CRM picks for a service, with its `maintenance_node` fallback.
+fn select(
+    c: &Cluster,
+    view: &placement::Cluster,
+    usage: &Usage,
+    sid: &str,
+    current: &str,
+    pref: Preference,
+) -> Option<String> {
+    placement::select_service_node_with(view, usage, sid, current, pref, &hints(c, sid))
+}
+
+/// The node a service left for maintenance and returns to.
+fn maintenance_node(c: &Cluster, sid: &str) -> Option<String> {
+    c.manager
+        .services
+        .get(sid)?
+        .extra
+        .get("maintenance_node")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn set_maintenance_node(c: &mut Cluster, sid: &str, node: Option<String>) {
+    if let Some(s) = c.manager.services.get_mut(sid) {
+        match node {
+            Some(n) => s.extra.insert("maintenance_node".into(), Value::from(n)),
+            None => s.extra.remove("maintenance_node"),
+        };
+    }
+}
+
 fn finish_moves(c: &mut Cluster, t: f64) {
     let moving: Vec<(String, String)> = c
         .manager
         .services
         .iter()
-        .filter(|(_, s)| matches!(s.state.as_str(), "migrate" | "relocate"))
+        .filter(|(_, s)| {
+            matches!(
+                s.state.as_str(),
+                "migrate" | "relocate" | "request_start_balance"
+            )
+        })
         .filter_map(|(k, s)| Some((k.clone(), s.target.clone()?)))
         .collect();
     for (sid, target) in moving {
@@ -404,18 +583,25 @@ fn finish_moves(c: &mut Cluster, t: f64) {
                 s.target = None;
             }
             move_guest(c, &sid, &target);
-            log(c, t, format!("service '{sid}': moved to node '{target}'"));
         } else if let Some(s) = c.manager.services.get_mut(&sid) {
             s.target = None;
         }
-        set_state(
+        let next = if wants_running(&cfg) {
+            "started"
+        } else {
+            "stopped"
+        };
+        let (old, node) = c
+            .manager
+            .services
+            .get(&sid)
+            .map(|s| (s.state.clone(), s.node.clone()))
+            .unwrap_or_default();
+        set_state(c, &sid, next);
+        log(
             c,
-            &sid,
-            if wants_running(&cfg) {
-                "started"
-            } else {
-                "stopped"
-            },
+            t,
+            format!("service '{sid}': state changed from '{old}' to '{next}'  (node = {node})"),
         );
     }
 }
@@ -514,15 +700,48 @@ fn normal_rounds(c: &mut Cluster, t: f64) {
         .map(|(k, s)| (k.clone(), s.node.clone()))
         .collect();
     for (sid, node) in started {
-        let Some(best) =
-            placement::select_service_node(&view, &usage, &sid, &node, Preference::None)
-        else {
+        if c.manager.node_status.get(&node).map(String::as_str) == Some("maintenance") {
+            // Manager.pm next_state_started: remember where to come back to.
+            set_maintenance_node(c, &sid, Some(node.clone()));
+        }
+        let Some(best) = select(c, &view, &usage, &sid, &node, Preference::None) else {
             continue;
         };
         if best == node {
+            if maintenance_node(c, &sid).as_deref() == Some(node.as_str())
+                && c.manager.node_status.get(&node).map(String::as_str) == Some("online")
+            {
+                log(c, t, format!("service '{sid}': clearing stale maintenance node '{node}' setting (is current node)"));
+                set_maintenance_node(c, &sid, None);
+            }
             continue;
         }
-        set_state(c, &sid, "migrate");
+        if let Some(fallback) = maintenance_node(c, &sid) {
+            if best == fallback {
+                log(c, t, format!("moving service '{sid}' back to '{fallback}', node came back from maintenance."));
+                set_maintenance_node(c, &sid, None);
+            } else if node != fallback {
+                log(
+                    c,
+                    t,
+                    format!("dropping maintenance fallback node '{fallback}' for '{sid}'"),
+                );
+                set_maintenance_node(c, &sid, None);
+            }
+        }
+        // VMs migrate live; containers are stopped, moved and started again.
+        let verb = if sid.starts_with("vm:") {
+            "migrate"
+        } else {
+            "relocate"
+        };
+        let old = c
+            .manager
+            .services
+            .get(&sid)
+            .map(|s| s.state.clone())
+            .unwrap_or_default();
+        set_state(c, &sid, verb);
         if let Some(s) = c.manager.services.get_mut(&sid) {
             s.target = Some(best.clone());
         }
@@ -530,9 +749,23 @@ fn normal_rounds(c: &mut Cluster, t: f64) {
         // Later services in this round must see the move: a negative-affinity partner may not
         // pick the node this one is heading to.
         if let Some(v) = view.services.get_mut(&sid) {
-            v.state = CrmState::Migrate;
+            v.state = if verb == "migrate" {
+                CrmState::Migrate
+            } else {
+                CrmState::Relocate
+            };
             v.target = Some(best.clone());
         }
-        log(c, t, format!("migrate service '{sid}' to node '{best}' (running on a node that is not preferred)"));
+        let running = if verb == "migrate" { " (running)" } else { "" };
+        log(
+            c,
+            t,
+            format!("{verb} service '{sid}' to node '{best}'{running}"),
+        );
+        log(
+            c,
+            t,
+            format!("service '{sid}': state changed from '{old}' to '{verb}'  (node = {node}, target = {best})"),
+        );
     }
 }

@@ -6,9 +6,11 @@
 pub mod api;
 pub mod auth;
 pub mod control;
+pub mod crs;
 pub mod error;
 pub mod faults;
 pub mod ha_manager;
+pub mod lifecycle;
 pub mod params;
 pub mod rules;
 pub mod server;
@@ -127,6 +129,13 @@ impl RunningSim {
         let mut c = self.shared.cluster();
         ha_manager::catch_up(&mut c);
         snapshot::dump(&c)
+    }
+    /// What the placement crate sees of the current state (the view the simulated CRM schedules with), so
+    /// that tests can hold the simulator's outcomes against placement's predictions.
+    pub fn placement_view(&self) -> pveha_placement::Cluster {
+        let mut c = self.shared.cluster();
+        ha_manager::catch_up(&mut c);
+        ha_manager::placement_view(&c)
     }
     /// Stop accepting, close connections and wait for the server task.
     pub async fn shutdown(self) {

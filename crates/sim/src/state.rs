@@ -2,7 +2,7 @@
 //! manager's status, logs and the simulated clock. Handlers and the HA manager mutate it; renderers in
 //! `api/` turn it into GET answers. It knows nothing of HTTP.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -167,7 +167,8 @@ pub struct ServiceStatus {
     pub target: Option<String>,
     /// Random-ish id of the last state change.
     pub uid: String,
-    /// Fields loaded from a snapshot that the model does not interpret.
+    /// Fields loaded from a snapshot that the model does not interpret, plus `maintenance_node`, which the
+    /// lifecycle reads and writes here so that it loads and renders like any other `service_status` key.
     pub extra: Obj,
 }
 
@@ -203,6 +204,36 @@ pub struct Manager {
     pub uid_counter: u64,
     /// The CRM log (one line per decision), newest last.
     pub log: Vec<String>,
+    /// LRM mode of nodes that are not `active`: `restart`, `shutdown` or `maintenance`.
+    pub lrm_modes: BTreeMap<String, String>,
+    /// Nodes with a manual maintenance request (`node_request.<node>.maintenance`).
+    pub maintenance_requests: BTreeSet<String>,
+    /// Planned power-offs waiting for the node's services to stop or move away.
+    pub planned: BTreeMap<String, Planned>,
+    /// When a rebooting node powers on again.
+    pub boot_at: BTreeMap<String, f64>,
+    /// Per service, every time its guest stopped or started running.
+    pub timeline: BTreeMap<String, Vec<RunChange>>,
+}
+
+/// A planned reboot or shutdown that has not powered the node off yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// A reboot (the node comes back) rather than a shutdown.
+    pub reboot: bool,
+    /// Seconds a rebooting node stays down.
+    pub down_seconds: f64,
+}
+
+/// One change of a service's guest between running and not running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunChange {
+    /// Simulated epoch seconds.
+    pub at: f64,
+    /// Running after the change.
+    pub running: bool,
+    /// The node the guest is on.
+    pub node: String,
 }
 
 /// The simulated clock: a wall-clock anchor scaled by `time_scale`, plus explicit advances.

@@ -30,7 +30,9 @@ fn quorate(c: &Cluster) -> bool {
 }
 
 fn lrm_state(c: &Cluster, node: &str) -> &'static str {
-    if c.manager.services.values().any(|s| s.node == node) {
+    if crate::lifecycle::lrm_mode(c, node) == "maintenance" {
+        "maintenance"
+    } else if c.manager.services.values().any(|s| s.node == node) {
         "active"
     } else {
         "wait_for_agent_lock"
@@ -65,17 +67,20 @@ pub fn current(c: &Cluster) -> Value {
         };
         out.push(json!({
             "id": "master", "type": "master", "node": master, "timestamp": ts as i64,
-            "status": format!("{master} ({age}, {})", ctime(ts)),
+            "status": format!("{master} ({age}, {}){}", ctime(ts), crate::lifecycle::crs_suffix(c)),
         }));
     }
     for n in &c.nodes {
         let ts = lrm_time(c, &n.name);
+        let mode = crate::lifecycle::lrm_mode(c, &n.name);
         let state = if !n.powered || now - ts > 30.0 {
-            "old timestamp - dead?"
+            "old timestamp - dead?".to_string()
+        } else if mode != "active" {
+            format!("{mode} mode")
         } else if lrm_state(c, &n.name) == "active" {
-            "active"
+            "active".to_string()
         } else {
-            "idle"
+            "idle".to_string()
         };
         out.push(json!({
             "id": format!("lrm:{}", n.name), "type": "lrm", "node": n.name, "timestamp": ts as i64,
@@ -145,7 +150,7 @@ pub fn manager_status(c: &Cluster) -> Value {
     for n in &c.nodes {
         lrm.insert(
             n.name.clone(),
-            json!({"state": lrm_state(c, &n.name), "mode": "active", "results": {}, "timestamp": lrm_time(c, &n.name) as i64}),
+            json!({"state": lrm_state(c, &n.name), "mode": crate::lifecycle::lrm_mode(c, &n.name), "results": {}, "timestamp": lrm_time(c, &n.name) as i64}),
         );
     }
     let mut ms = Obj::new();

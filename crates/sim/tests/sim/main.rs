@@ -1,7 +1,9 @@
 //! Integration tests of the simulator: one binary, a small reqwest client and scenario files per area.
 
 mod conformance;
+mod crs;
 mod endpoints;
 mod failover;
 mod harness;
 mod lifecycle;
+mod reboot;
