@@ -1,5 +1,5 @@
 //! The parameter specs of every endpoint the simulator serves, per PVE major version, written out from the
-//! official API schema. `tests/schema_conformance.rs` proves each spec equal to the schema files; nothing here
+//! official API schema. `tests/sim/conformance.rs` proves each spec equal to the schema (as kept in `tests/apischema/`); nothing here
 //! reads those files at run time.
 
 use crate::params::ParamSpec as P;
