@@ -297,9 +297,12 @@ async fn serve_api(
     }
     match firing.terminal {
         Some((FaultKind::LockTimeout, _, _)) => {
-            let ctx = api::lock_context(method, template);
+            let ctx = match api::lock_context(method, template) {
+                "" => String::new(),
+                c => format!("{c}: "),
+            };
             return Err(ApiError::fail(format!(
-                "{ctx}: cfs-lock 'domain-ha' error: got lock request timeout"
+                "{ctx}cfs-lock 'domain-ha' error: got lock request timeout"
             ))
             .into());
         }

@@ -3,5 +3,6 @@
 mod conformance;
 mod endpoints;
 mod failover;
+mod fidelity;
 mod harness;
 mod lifecycle;
