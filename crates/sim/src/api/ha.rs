@@ -509,13 +509,11 @@ fn renumber(sections: &mut [Section]) {
     }
 }
 
+/// Feasibility errors by rule id, then by option.
+type RuleErrors = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
 /// The rules as a read returns them: numbered 1..N in order, with their feasibility errors.
-fn numbered_rules(
-    c: &Cluster,
-) -> (
-    Vec<Section>,
-    BTreeMap<String, BTreeMap<String, Vec<String>>>,
-) {
+fn numbered_rules(c: &Cluster) -> (Vec<Section>, RuleErrors) {
     let mut all = rules::effective_rules(c);
     let errors = rules::check(c, &all);
     renumber(&mut all);

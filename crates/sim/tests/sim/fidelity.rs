@@ -280,3 +280,21 @@ async fn guest_lists_status_and_nextid_are_served() {
         (400, "VM 100 already exists".to_string())
     );
 }
+
+#[tokio::test]
+async fn a_huge_advance_is_refused_instead_of_running_for_hours() {
+    let s = pve8().await;
+    let huge = s
+        .http
+        .post(format!("{}/_sim/advance", s.base))
+        .json(&serde_json::json!({"seconds": 1e15}))
+        .send()
+        .await
+        .expect("control");
+    assert_eq!(huge.status().as_u16(), 400);
+    // The largest allowed value still runs (8640 rounds), so the bound is not below what tests need.
+    let now = s
+        .control("POST", "/advance", serde_json::json!({"seconds": 86_400}))
+        .await;
+    assert!(now["now"].as_i64().is_some(), "{now}");
+}
