@@ -360,7 +360,10 @@ fn reference_param(m: &str) -> Option<&'static str> {
     if m.contains("cannot use unmanaged resource(s)") {
         return Some("resources");
     }
-    if m.contains("cannot use non-existent node(s)") {
+    // 5.0 (PVE 9.0) spells it "non-existant", 5.1 on "non-existent".
+    if m.contains("cannot use non-existent node(s)")
+        || m.contains("cannot use non-existant node(s)")
+    {
         return Some("nodes");
     }
     None
@@ -518,6 +521,11 @@ mod tests {
                 errors.get("resources").map(String::as_str),
                 Some("resource 'ct:100' is already used in another node affinity rule")
             ),
+            other => panic!("{other:?}"),
+        }
+        let unknown = "create ha rule failed: cannot use non-existant node(s) pve9.\n";
+        match classify(500, unknown.trim_end(), &json(unknown)) {
+            Error::Validation { errors, .. } => assert!(errors.contains_key("nodes")),
             other => panic!("{other:?}"),
         }
         let unmanaged = "create ha rule failed: cannot use unmanaged resource(s) ct:110.\n";

@@ -279,6 +279,11 @@ const RESOURCE_PROPS: [&str; 6] = [
 /// Whether `POST /cluster/ha/resources` refuses `vm:` for a container and `ct:` for a VM: the check came in
 /// pve-ha-manager 5.1.1 (PVE 9.1); 8.4 and 9.0 accept either prefix for any guest.
 fn checks_guest_type(c: &Cluster) -> bool {
+    at_least_9_1(c)
+}
+
+/// Whether the simulated version is PVE 9.1 or later (pve-ha-manager 5.1+).
+fn at_least_9_1(c: &Cluster) -> bool {
     let mut parts = c
         .pve_version
         .split(['.', '-'])
@@ -653,8 +658,14 @@ fn rule_props(c: &Cluster, p: &Params, kind: &str) -> ApiResult<Obj> {
             .map(String::as_str)
             .collect();
         if !unknown.is_empty() {
+            // pve-ha-manager 5.1 corrected the spelling; 5.0 (PVE 9.0) says "non-existant".
+            let word = if at_least_9_1(c) {
+                "non-existent"
+            } else {
+                "non-existant"
+            };
             return Err(ApiError::fail(format!(
-                "cannot use non-existent node(s) {}.",
+                "cannot use {word} node(s) {}.",
                 unknown.join(", ")
             )));
         }

@@ -334,7 +334,7 @@ async fn groups_fail_on_pve9_and_rules_work() {
         (unknown.status, unknown.body["message"].as_str()),
         (
             500,
-            Some("create ha rule failed: cannot use non-existent node(s) pve9.\n")
+            Some("create ha rule failed: cannot use non-existant node(s) pve9.\n")
         )
     );
     let twice = s
