@@ -293,6 +293,9 @@ fn classify_500(message: String) -> Error {
     if is_not_found_text(m) {
         return Error::NotFound { message };
     }
+    if let Some(errors) = stringified_param_exception(m) {
+        return Error::Validation { errors, message };
+    }
     if let Some(param) = reference_param(m) {
         return Error::Validation {
             errors: BTreeMap::from([(param.to_string(), message.clone())]),
@@ -315,6 +318,8 @@ fn is_not_found_text(m: &str) -> bool {
         "no such ha rule '",
         ", not HA managed!",
         "is not HA managed",
+        // Upstream's typo ("do") up to at least pve-ha-manager 5.2; the corrected text too, should it change.
+        "unable do detect SID from VMID",
         "unable to detect SID from VMID",
         "no such job '",
         "no such VM ('",
@@ -325,6 +330,23 @@ fn is_not_found_text(m: &str) -> bool {
     // `HA rule 'r' does not exist`, `Configuration file '...' does not exist`.
     (m.contains("HA rule '") || m.starts_with("Configuration file '"))
         && m.trim_end().ends_with("does not exist")
+}
+
+/// A 400 exception raised inside `lock_ha_domain` reaches the client as a 500 whose text is the exception
+/// stringified: `create ha rule failed: 400 Rule 'x' is invalid.` then one `option: message` line each.
+fn stringified_param_exception(m: &str) -> Option<BTreeMap<String, String>> {
+    let mut lines = m.lines();
+    let first = lines.next()?;
+    let (_, rest) = first.split_once(": 400 ")?;
+    if !rest.trim_end().ends_with("is invalid.") {
+        return None;
+    }
+    Some(
+        lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.trim_end().to_string()))
+            .collect(),
+    )
 }
 
 /// Server texts that reject a referenced object, mapped to the parameter that named it.
@@ -338,7 +360,10 @@ fn reference_param(m: &str) -> Option<&'static str> {
     if m.contains("cannot use unmanaged resource(s)") {
         return Some("resources");
     }
-    if m.contains("cannot use non-existent node(s)") {
+    // 5.0 (PVE 9.0) spells it "non-existant", 5.1 on "non-existent".
+    if m.contains("cannot use non-existent node(s)")
+        || m.contains("cannot use non-existant node(s)")
+    {
         return Some("nodes");
     }
     None
@@ -479,12 +504,34 @@ mod tests {
             "update resources config failed: no such resource 'vm:999'\n",
             "cannot delete service 'vm:999', not HA managed!\n",
             "resource 'vm:999' is not HA managed\n",
-            "unable to detect SID from VMID - VM/CT 999 does not exist\n",
+            "unable do detect SID from VMID - VM/CT 999 does not exist\n",
             "update HA rules failed: HA rule 'r' does not exist\n",
             "Configuration file 'nodes/pve/lxc/999.conf' does not exist\n",
         ] {
             let e = classify(500, text.lines().next().unwrap(), &json(text));
             assert!(e.is_not_found(), "{text:?} → {e:?}");
+        }
+    }
+
+    #[test]
+    fn rule_refusals_inside_the_lock_are_validation_with_their_options() {
+        let text = "create ha rule failed: 400 Rule 'db' is invalid.\nresources: resource 'ct:100' is already used in another node affinity rule\n";
+        match classify(500, text.lines().next().unwrap(), &json(text)) {
+            Error::Validation { errors, .. } => assert_eq!(
+                errors.get("resources").map(String::as_str),
+                Some("resource 'ct:100' is already used in another node affinity rule")
+            ),
+            other => panic!("{other:?}"),
+        }
+        let unknown = "create ha rule failed: cannot use non-existant node(s) pve9.\n";
+        match classify(500, unknown.trim_end(), &json(unknown)) {
+            Error::Validation { errors, .. } => assert!(errors.contains_key("nodes")),
+            other => panic!("{other:?}"),
+        }
+        let unmanaged = "create ha rule failed: cannot use unmanaged resource(s) ct:110.\n";
+        match classify(500, unmanaged.trim_end(), &json(unmanaged)) {
+            Error::Validation { errors, .. } => assert!(errors.contains_key("resources")),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -5,8 +5,12 @@
 use std::sync::OnceLock;
 
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use regex::Regex;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::Auth;
@@ -56,11 +60,24 @@ impl Keys {
         }
     }
 
+    fn mac(&self, data: &str) -> HmacSha256 {
+        // HMAC, not a keyed hash: `sha256(key || data)` would let anyone holding a ticket extend it.
+        let mut m = HmacSha256::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        m.update(data.as_bytes());
+        m
+    }
+
     fn sign(&self, data: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(self.secret);
-        h.update(data.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(h.finalize())
+        base64::engine::general_purpose::STANDARD.encode(self.mac(data).finalize().into_bytes())
+    }
+
+    /// Whether `sig` is the signature of `data`, compared in constant time.
+    fn signed(&self, data: &str, sig: &str) -> bool {
+        let Ok(given) = base64::engine::general_purpose::STANDARD.decode(sig) else {
+            return false;
+        };
+        self.mac(data).verify_slice(&given).is_ok()
     }
 
     /// `PVE:<user>:<HEX8 time>::<signature>`.
@@ -77,7 +94,7 @@ impl Keys {
 
     fn verify_ticket(&self, ticket: &str, now: f64) -> Option<String> {
         let (plain, sig) = ticket.split_once("::")?;
-        if self.sign(plain) != sig {
+        if !self.signed(plain, sig) {
             return None;
         }
         let rest = plain.strip_prefix("PVE:")?;
@@ -93,7 +110,7 @@ impl Keys {
         let Ok(time) = u64::from_str_radix(t, 16) else {
             return false;
         };
-        self.sign(&format!("csrf:{t}:{user}")) == sig && now - time as f64 <= TICKET_LIFETIME
+        self.signed(&format!("csrf:{t}:{user}"), sig) && now - time as f64 <= TICKET_LIFETIME
     }
 }
 
@@ -136,7 +153,9 @@ pub fn authenticate(
                 return Err(failed());
             }
             return match auth.tokens.get(id) {
-                Some(s) if s == secret => Ok(Identity::Token(id.to_string())),
+                Some(s) if bool::from(s.as_bytes().ct_eq(secret.as_bytes())) => {
+                    Ok(Identity::Token(id.to_string()))
+                }
                 _ => Err(failed()),
             };
         }
@@ -195,7 +214,7 @@ pub fn login(
         (false, None) => username.to_string(),
     };
     match auth.users.get(&user) {
-        Some(p) if p == password => Ok(serde_json::json!({
+        Some(p) if bool::from(p.as_bytes().ct_eq(password.as_bytes())) => Ok(serde_json::json!({
             "username": user,
             "ticket": keys.ticket(&user, now),
             "CSRFPreventionToken": keys.csrf(&user, now),
@@ -263,6 +282,51 @@ mod tests {
         c.csrf = login["CSRFPreventionToken"].as_str().map(str::to_string);
         assert!(authenticate(&auth(), &k, &c, true, 1000.0).is_ok());
         assert!(authenticate(&auth(), &k, &c, false, 1000.0 + TICKET_LIFETIME + 1.0).is_err());
+    }
+
+    /// HMAC-SHA256 written out from RFC 2104, independent of the `hmac` crate.
+    fn rfc2104(key: &[u8], data: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        let mut k = [0u8; 64];
+        k[..key.len()].copy_from_slice(key);
+        let inner: Vec<u8> = k
+            .iter()
+            .map(|b| b ^ 0x36)
+            .chain(data.iter().copied())
+            .collect();
+        let inner = Sha256::digest(&inner);
+        let outer: Vec<u8> = k
+            .iter()
+            .map(|b| b ^ 0x5c)
+            .chain(inner.iter().copied())
+            .collect();
+        Sha256::digest(&outer).to_vec()
+    }
+
+    #[test]
+    fn tickets_are_signed_with_hmac_sha256_and_forgeries_fail() {
+        let k = Keys { secret: [7u8; 32] };
+        let ticket = k.ticket("root@pam", 1000.0);
+        let (plain, sig) = ticket.split_once("::").unwrap();
+        let want =
+            base64::engine::general_purpose::STANDARD.encode(rfc2104(&[7u8; 32], plain.as_bytes()));
+        assert_eq!(sig, want);
+        assert_eq!(
+            k.verify_ticket(&ticket, 1000.0).as_deref(),
+            Some("root@pam")
+        );
+        let forged = ticket.replacen("root@pam", "admin@pam", 1);
+        assert_eq!(k.verify_ticket(&forged, 1000.0), None);
+        let mut bad_sig = ticket.clone();
+        bad_sig.truncate(ticket.len() - 4);
+        bad_sig.push_str("AAA=");
+        assert_eq!(k.verify_ticket(&bad_sig, 1000.0), None);
+        assert_eq!(
+            k.verify_ticket(&format!("{plain}::not base64!"), 1000.0),
+            None
+        );
+        let other = Keys { secret: [8u8; 32] };
+        assert_eq!(other.verify_ticket(&ticket, 1000.0), None);
     }
 
     #[test]

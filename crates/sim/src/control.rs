@@ -10,6 +10,9 @@ use crate::ha_manager;
 use crate::lifecycle::{self, LifecycleError};
 use crate::server::Shared;
 
+/// The most one `/_sim/advance` may move the clock (a day: 8640 HA rounds).
+const MAX_ADVANCE_SECONDS: f64 = 86_400.0;
+
 /// Whether a peer may use the control API: loopback only (IPv4, IPv6 and IPv4-mapped IPv6).
 pub fn is_loopback_peer(peer: &SocketAddr) -> bool {
     match peer.ip() {
@@ -72,9 +75,10 @@ pub fn handle(shared: &Shared, method: &str, path: &str, body: &[u8]) -> (u16, V
             let Some(seconds) = parsed
                 .get("seconds")
                 .and_then(Value::as_f64)
-                .filter(|s| s.is_finite() && *s >= 0.0)
+                // One call runs every due round; a bound keeps a huge value from holding the lock for hours.
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= MAX_ADVANCE_SECONDS)
             else {
-                return bad("'seconds' must be a non-negative number");
+                return bad("'seconds' must be a number from 0 to 86400");
             };
             let mut c = shared.cluster();
             ha_manager::catch_up(&mut c);

@@ -27,6 +27,12 @@ use crate::state::Cluster;
 /// Maximum request body, as pve-http-server (512 KiB).
 const MAX_BODY: usize = 512 * 1024;
 
+/// How long a client may take for the TLS handshake, and for each request's headers, before the connection
+/// is closed: a client that connects and sends nothing must not hold a task and a socket for ever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// See `HANDSHAKE_TIMEOUT`.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// State shared by every connection.
 pub struct Shared {
     cluster: Mutex<Cluster>,
@@ -35,6 +41,8 @@ pub struct Shared {
     counters: Mutex<Counters>,
     keys: Keys,
     auth_failure_delay: Duration,
+    handshake_timeout: Duration,
+    header_read_timeout: Duration,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,6 +60,16 @@ impl Shared {
             counters: Mutex::new(Counters::default()),
             keys: Keys::random(),
             auth_failure_delay,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+    /// The same with other connection timeouts (TLS handshake, request headers).
+    pub fn with_timeouts(self, handshake: Duration, header_read: Duration) -> Self {
+        Shared {
+            handshake_timeout: handshake,
+            header_read_timeout: header_read,
+            ..self
         }
     }
     /// The model.
@@ -297,9 +315,12 @@ async fn serve_api(
     }
     match firing.terminal {
         Some((FaultKind::LockTimeout, _, _)) => {
-            let ctx = api::lock_context(method, template);
+            let ctx = match api::lock_context(method, template) {
+                "" => String::new(),
+                c => format!("{c}: "),
+            };
             return Err(ApiError::fail(format!(
-                "{ctx}: cfs-lock 'domain-ha' error: got lock request timeout"
+                "{ctx}cfs-lock 'domain-ha' error: got lock request timeout"
             ))
             .into());
         }
@@ -351,14 +372,21 @@ pub async fn accept_loop(
         let shared = shared.clone();
         let tls = tls.clone();
         let mut stop = shutdown.clone();
+        let (handshake_timeout, header_read_timeout) =
+            (shared.handshake_timeout, shared.header_read_timeout);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 handle(shared.clone(), peer, req)
             });
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
             match tls {
                 Some(acceptor) => {
-                    let Ok(stream) = acceptor.accept(stream).await else {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                    let Ok(Ok(stream)) = handshake.await else {
                         return;
                     };
                     let conn =

@@ -1,5 +1,5 @@
 //! The parameter specs of every endpoint the simulator serves, per PVE major version, written out from the
-//! official API schema. `tests/schema_conformance.rs` proves each spec equal to the schema files; nothing here
+//! official API schema. `tests/sim/conformance.rs` proves each spec equal to the schema (as kept in `tests/apischema/`); nothing here
 //! reads those files at run time.
 
 use crate::params::ParamSpec as P;
@@ -48,6 +48,11 @@ pub fn endpoints(major: Major) -> Vec<(&'static str, &'static str)> {
         ("GET", "/nodes"),
         ("GET", "/nodes/{node}/journal"),
         ("GET", "/nodes/{node}/syslog"),
+        ("GET", "/cluster/nextid"),
+        ("GET", "/nodes/{node}/lxc"),
+        ("GET", "/nodes/{node}/qemu"),
+        ("GET", "/nodes/{node}/lxc/{vmid}/status/current"),
+        ("GET", "/nodes/{node}/qemu/{vmid}/status/current"),
         ("GET", "/nodes/{node}/lxc/{vmid}/config"),
         ("PUT", "/nodes/{node}/lxc/{vmid}/config"),
         ("GET", "/nodes/{node}/qemu/{vmid}/config"),
@@ -138,6 +143,11 @@ pub fn params(major: Major, method: &str, path: &str) -> Option<Vec<P>> {
                 .opt()
                 .pat(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$"),
         ],
+        ("GET", "/cluster/nextid") => vec![VMID.opt()],
+        ("GET", "/nodes/{node}/lxc") => vec![NODE],
+        ("GET", "/nodes/{node}/qemu") => vec![P::boolean("full").opt(), NODE],
+        ("GET", "/nodes/{node}/lxc/{vmid}/status/current")
+        | ("GET", "/nodes/{node}/qemu/{vmid}/status/current") => vec![NODE, VMID],
         ("GET", "/nodes/{node}/lxc/{vmid}/config")
         | ("GET", "/nodes/{node}/qemu/{vmid}/config") => vec![
             P::boolean("current").opt(),

@@ -436,3 +436,54 @@ fn truncated_and_wrong_typed_snapshots_are_errors() {
     doc["api"]["/cluster/resources"] = json!("not a list");
     assert!(pveha_sim::load_snapshot(&doc.to_string()).is_err());
 }
+
+/// A TLS acceptor with a fresh self-signed certificate, as `pveha sim` sets one up.
+fn test_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls_pki_types::PrivateKeyDer;
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der()).expect("key");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .expect("config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// Connect and send nothing: the server must close the connection by itself. The outer guard only keeps a
+/// regression from hanging the suite; the server's own timeout is far shorter.
+async fn silent_client_is_dropped(tls: Option<tokio_rustls::TlsAcceptor>) {
+    use tokio::io::AsyncReadExt;
+    let cluster = pveha_sim::snapshot::load(PVE8).expect("fixture loads");
+    let shared = Arc::new(
+        Shared::new(cluster, Duration::ZERO)
+            .with_timeouts(Duration::from_millis(200), Duration::from_millis(200)),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(pveha_sim::server::accept_loop(listener, shared, tls, rx));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(60), conn.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the server kept a silent connection open: {read:?}"
+    );
+    let _ = stop.send(true);
+    let _ = task.await;
+}
+
+#[tokio::test]
+async fn a_silent_plain_connection_is_closed_by_the_header_timeout() {
+    silent_client_is_dropped(None).await;
+}
+
+#[tokio::test]
+async fn a_silent_tls_connection_is_closed_by_the_handshake_timeout() {
+    silent_client_is_dropped(Some(test_acceptor())).await;
+}

@@ -1,5 +1,6 @@
 //! Guest config endpoints: `GET/PUT /nodes/{node}/lxc/{vmid}/config`, `GET/PUT/POST .../qemu/{vmid}/config`,
-//! with the real answers for a guest on another node, locks, digests, `delete=` and empty updates.
+//! with the real answers for a guest on another node, locks, digests, `delete=` and empty updates; the guest
+//! lists `/nodes/{node}/{lxc,qemu}`, `.../status/current` and `/cluster/nextid`.
 
 use serde_json::{json, Value};
 
@@ -43,6 +44,113 @@ pub fn get(c: &Cluster, p: &Params, kind: Kind) -> ApiResult<Value> {
         .guest(vmid)
         .ok_or_else(|| ApiError::fail("guest vanished"))?;
     Ok(config_json(g))
+}
+
+/// The `vmstatus` keys both guest types report in a list entry (`cpus` is `/cluster/resources`' `maxcpu`).
+const STATUS_KEYS: [&str; 15] = [
+    "cpu",
+    "disk",
+    "diskread",
+    "diskwrite",
+    "lock",
+    "maxdisk",
+    "maxmem",
+    "mem",
+    "name",
+    "netin",
+    "netout",
+    "status",
+    "tags",
+    "template",
+    "uptime",
+];
+
+/// One guest's `vmstatus` entry, built from its `/cluster/resources` entry as the model renders it.
+fn status_entry(c: &Cluster, g: &Guest) -> Value {
+    let rendered = super::cluster::resources(c, Some("vm"));
+    let id = format!("{}/{}", g.kind.as_str(), g.vmid);
+    let res = rendered
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e.get("id").and_then(Value::as_str) == Some(id.as_str()));
+    let mut o = serde_json::Map::new();
+    o.insert("vmid".into(), json!(g.vmid));
+    for k in STATUS_KEYS {
+        if let Some(v) = res.and_then(|e| e.get(k)) {
+            o.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(v) = res.and_then(|e| e.get("maxcpu")) {
+        o.insert("cpus".into(), v.clone());
+    }
+    let status = if g.running { "running" } else { "stopped" };
+    o.insert("status".into(), json!(status));
+    match g.kind {
+        Kind::Lxc => {
+            o.insert("type".into(), json!("lxc"));
+        }
+        Kind::Qemu => {
+            o.insert("qmpstatus".into(), json!(status));
+        }
+    }
+    Value::Object(o)
+}
+
+/// `GET /nodes/{node}/lxc` and `/nodes/{node}/qemu`: the guests of that type on the node.
+pub fn list(c: &Cluster, node: &str, kind: Kind) -> Value {
+    Value::Array(
+        c.guests
+            .iter()
+            .filter(|g| g.node == node && g.kind == kind)
+            .map(|g| status_entry(c, g))
+            .collect(),
+    )
+}
+
+/// `GET .../{vmid}/status/current`: the list entry plus the HA state (`get_service_status`).
+pub fn status_current(c: &Cluster, p: &Params, kind: Kind) -> ApiResult<Value> {
+    let vmid = locate(c, p, kind)?;
+    let g = c
+        .guest(vmid)
+        .ok_or_else(|| ApiError::fail("guest vanished"))?;
+    let mut entry = status_entry(c, g);
+    let sid = g.sid();
+    let mut ha = serde_json::Map::new();
+    match c.ha_resource(&sid) {
+        // An ignored service is reported as unmanaged, as `service_check_ha_state` treats it.
+        Some(s) if s.props.get("state").and_then(Value::as_str) != Some("ignored") => {
+            ha.insert("managed".into(), json!(1));
+            if let Some(st) = c.manager.services.get(&sid) {
+                ha.insert("state".into(), json!(st.state));
+            }
+            if let Some(grp) = s.props.get("group") {
+                ha.insert("group".into(), grp.clone());
+            }
+        }
+        _ => {
+            ha.insert("managed".into(), json!(0));
+        }
+    }
+    if let Some(o) = entry.as_object_mut() {
+        o.insert("ha".into(), Value::Object(ha));
+    }
+    Ok(entry)
+}
+
+/// `GET /cluster/nextid`: the lowest free VMID from 100, or the given one if free.
+pub fn next_id(c: &Cluster, p: &Params) -> ApiResult<Value> {
+    if let Some(vmid) = p.int("vmid") {
+        if c.guest(vmid as u64).is_some() {
+            return Err(ApiError::param("vmid", format!("VM {vmid} already exists")));
+        }
+        // The parameter is returned as it came, a string from a form body.
+        return Ok(json!(vmid.to_string()));
+    }
+    (100u64..1_000_000)
+        .find(|id| c.guest(*id).is_none())
+        .map(|id| json!(id))
+        .ok_or_else(|| ApiError::fail("unable to get any free VMID in range [100, 1000000]"))
 }
 
 const NOT_CONFIG: [&str; 7] = [

@@ -20,6 +20,20 @@ fn sorted_props(props: Obj) -> Obj {
     v.into_iter().collect()
 }
 
+/// Set a property as `PVE::SectionConfig` writes it: an empty string is not written, so the key is absent.
+fn put(props: &mut Obj, key: &str, value: Value) {
+    if value.as_str() == Some("") {
+        props.remove(key);
+    } else {
+        props.insert(key.to_string(), value);
+    }
+}
+
+/// Prefix a failure inside `lock_ha_domain` with its context, as the real helper does (`"$errmsg: $err"`).
+fn in_lock(ctx: &str) -> impl Fn(ApiError) -> ApiError + '_ {
+    move |e| ApiError::fail(format!("{ctx}: {}", e.message))
+}
+
 fn check_quorum(c: &Cluster) -> ApiResult<()> {
     let online = c.nodes.iter().filter(|n| n.powered).count();
     if online * 2 > c.nodes.len() {
@@ -75,7 +89,8 @@ pub fn group_get(c: &Cluster, p: &Params) -> ApiResult<Value> {
 }
 
 fn stored_nodes(group: &str, nodes: &str) -> String {
-    hash_order(split_list(nodes), group).join(",")
+    let unique: BTreeSet<String> = split_list(nodes).into_iter().collect();
+    hash_order(unique.into_iter().collect(), group).join(",")
 }
 
 /// `POST /cluster/ha/groups`.
@@ -97,7 +112,7 @@ pub fn group_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     );
     for k in ["restricted", "nofailback", "comment"] {
         if let Some(v) = p.0.get(k) {
-            props.insert(k.into(), v.to_json());
+            put(&mut props, k, v.to_json());
         }
     }
     c.groups.touch();
@@ -142,16 +157,17 @@ pub fn group_update(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     let Some(s) = c.groups.get_mut(&id) else {
         return Ok(Value::Null);
     };
-    for d in &deletes {
-        s.props.remove(d);
-    }
+    // The real handler sets first and deletes after, so a key both set and deleted ends up deleted.
     if let Some(n) = nodes {
         s.props.insert("nodes".into(), json!(n));
     }
     for k in ["restricted", "nofailback", "comment"] {
         if let Some(v) = p.0.get(k) {
-            s.props.insert(k.into(), v.to_json());
+            put(&mut s.props, k, v.to_json());
         }
+    }
+    for d in &deletes {
+        s.props.remove(d);
     }
     s.props = sorted_props(std::mem::take(&mut s.props));
     Ok(Value::Null)
@@ -188,7 +204,7 @@ pub fn resolve_sid(c: &Cluster, raw: &str) -> ApiResult<String> {
         return match c.guest(vmid) {
             Some(g) => Ok(g.sid()),
             None => Err(ApiError::fail(format!(
-                "unable to detect SID from VMID - VM/CT {raw} does not exist"
+                "unable do detect SID from VMID - VM/CT {raw} does not exist"
             ))),
         };
     }
@@ -260,6 +276,23 @@ const RESOURCE_PROPS: [&str; 6] = [
     "failback",
 ];
 
+/// Whether `POST /cluster/ha/resources` refuses `vm:` for a container and `ct:` for a VM: the check came in
+/// pve-ha-manager 5.1.1 (PVE 9.1); 8.4 and 9.0 accept either prefix for any guest.
+fn checks_guest_type(c: &Cluster) -> bool {
+    at_least_9_1(c)
+}
+
+/// Whether the simulated version is PVE 9.1 or later (pve-ha-manager 5.1+).
+fn at_least_9_1(c: &Cluster) -> bool {
+    let mut parts = c
+        .pve_version
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().ok());
+    let major = parts.next().flatten().unwrap_or(0);
+    let minor = parts.next().flatten().unwrap_or(0);
+    (major, minor) >= (9, 1)
+}
+
 /// `POST /cluster/ha/resources`.
 pub fn resource_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     let sid = resolve_sid(c, p.str("sid").unwrap_or_default())?;
@@ -275,8 +308,8 @@ pub fn resource_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
                 "resource '{sid}' does not exist in cluster"
             )))
         }
-        Some(g) if g.kind.ha_type() != ty => {
-            let what = if ty == "vm" { "VM" } else { "CT" };
+        Some(g) if g.kind.ha_type() != ty && checks_guest_type(c) => {
+            let what = if ty == "vm" { "VM" } else { "container" };
             return Err(ApiError::fail(format!(
                 "resource '{sid}' - guest with ID {vmid} is not a {what}"
             )));
@@ -292,7 +325,7 @@ pub fn resource_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     let mut props = Obj::new();
     for k in RESOURCE_PROPS {
         if let Some(v) = p.0.get(k) {
-            props.insert(k.into(), v.to_json());
+            put(&mut props, k, v.to_json());
         }
     }
     c.resources.touch();
@@ -316,9 +349,7 @@ pub fn resource_update(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     }
     if let Some(g) = p.str("group") {
         if c.groups.get(g).is_none() {
-            return Err(ApiError::fail(format!(
-                "{ctx}HA group '{g}' does not exist"
-            )));
+            return Err(ApiError::fail(format!("HA group '{g}' does not exist")));
         }
     }
     if c.manager
@@ -345,13 +376,14 @@ pub fn resource_update(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
         .iter_mut()
         .find(|s| s.kind == ty && s.id == id)
     {
-        for d in &deletes {
-            s.props.remove(d);
-        }
+        // Set first, delete after, as `update_resources_config` does: delete wins.
         for k in RESOURCE_PROPS {
             if let Some(v) = p.0.get(k) {
-                s.props.insert(k.into(), v.to_json());
+                put(&mut s.props, k, v.to_json());
             }
+        }
+        for d in &deletes {
+            s.props.remove(d);
         }
         s.props = sorted_props(std::mem::take(&mut s.props));
     }
@@ -403,15 +435,26 @@ pub fn resource_delete(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
 /// `POST /cluster/ha/resources/{sid}/migrate|relocate`: queue a CRM command.
 pub fn resource_move(c: &mut Cluster, p: &Params, verb: &str) -> ApiResult<Value> {
     let sid = resolve_sid(c, p.str("sid").unwrap_or_default())?;
-    if c.ha_resource(&sid).is_none() {
+    // `service_is_ha_managed`: an ignored service counts as unmanaged.
+    let ignored = c
+        .ha_resource(&sid)
+        .is_none_or(|s| s.props.get("state").and_then(Value::as_str) == Some("ignored"));
+    if ignored {
         return Err(ApiError::fail(format!(
             "resource '{sid}' is not HA managed"
         )));
     }
-    let node = p.str("node").unwrap_or_default().to_string();
-    if c.node(&node).is_none() {
-        return Err(ApiError::fail(format!("no such cluster node '{node}'")));
+    if c.manager
+        .services
+        .get(&sid)
+        .is_some_and(|s| s.state == "error")
+    {
+        return Err(ApiError::fail(format!(
+            "service '{sid}' in error state, must be disabled and fixed first"
+        )));
     }
+    // The node is not checked: the command is queued and the CRM drops it if the node is unknown.
+    let node = p.str("node").unwrap_or_default().to_string();
     c.manager.commands.push(Command {
         verb: verb.into(),
         sid: sid.clone(),
@@ -460,25 +503,42 @@ fn rule_json(c: &Cluster, s: &Section, errors: Option<&BTreeMap<String, Vec<Stri
     Value::Object(o)
 }
 
+/// Sort sections by `order` and number them 1..N, as writing `rules.cfg` (sorted by order, ties in hash
+/// order) and parsing it back (`$pri++` from 1) does.
+fn renumber(sections: &mut [Section]) {
+    let ids: Vec<String> = sections.iter().map(|s| s.id.clone()).collect();
+    let ties = hash_order(ids, "rules.cfg");
+    sections.sort_by_key(|s| (s.order, ties.iter().position(|t| *t == s.id)));
+    for (i, s) in sections.iter_mut().enumerate() {
+        s.order = i as i64 + 1;
+    }
+}
+
+/// Feasibility errors by rule id, then by option.
+type RuleErrors = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// The rules as a read returns them: numbered 1..N in order, with their feasibility errors.
+fn numbered_rules(c: &Cluster) -> (Vec<Section>, RuleErrors) {
+    let mut all = rules::effective_rules(c);
+    let errors = rules::check(c, &all);
+    renumber(&mut all);
+    (all, errors)
+}
+
 /// `GET /cluster/ha/rules[?type=][&resource=]`, sorted by `order`.
 pub fn rules_list(c: &Cluster, ty: Option<&str>, resource: Option<&str>) -> Value {
-    let all = rules::effective_rules(c);
-    let errors = rules::check(c, &all);
-    let mut list: Vec<&Section> = all
-        .iter()
-        .filter(|s| ty.is_none_or(|t| t == s.kind))
-        .filter(|s| {
-            resource.is_none_or(|r| {
-                s.props
-                    .get("resources")
-                    .and_then(Value::as_str)
-                    .is_some_and(|l| split_list(l).iter().any(|x| x == r))
-            })
-        })
-        .collect();
-    list.sort_by_key(|s| s.order);
+    let (all, errors) = numbered_rules(c);
     Value::Array(
-        list.into_iter()
+        all.iter()
+            .filter(|s| ty.is_none_or(|t| t == s.kind))
+            .filter(|s| {
+                resource.is_none_or(|r| {
+                    s.props
+                        .get("resources")
+                        .and_then(Value::as_str)
+                        .is_some_and(|l| split_list(l).iter().any(|x| x == r))
+                })
+            })
             .map(|s| rule_json(c, s, errors.get(&s.id)))
             .collect(),
     )
@@ -487,8 +547,7 @@ pub fn rules_list(c: &Cluster, ty: Option<&str>, resource: Option<&str>) -> Valu
 /// `GET /cluster/ha/rules/{rule}`.
 pub fn rule_get(c: &Cluster, p: &Params) -> ApiResult<Value> {
     let id = p.str("rule").unwrap_or_default();
-    let all = rules::effective_rules(c);
-    let errors = rules::check(c, &all);
+    let (all, errors) = numbered_rules(c);
     let s = all
         .iter()
         .find(|s| s.id == id)
@@ -496,30 +555,73 @@ pub fn rule_get(c: &Cluster, p: &Params) -> ApiResult<Value> {
     Ok(rule_json(c, s, errors.get(id)))
 }
 
-/// Check type-specific parameters and references; returns the normalised properties to set.
-fn rule_props(c: &Cluster, p: &Params, kind: &str) -> ApiResult<Obj> {
-    let mut bad = BTreeMap::new();
+/// The options a rule type has, and whether each is optional (`PVE::HA::Rules::*` plugin options).
+fn rule_options(kind: &str) -> &'static [(&'static str, bool)] {
+    if kind == "node-affinity" {
+        &[
+            ("resources", false),
+            ("nodes", false),
+            ("strict", true),
+            ("disable", true),
+            ("comment", true),
+        ]
+    } else {
+        &[
+            ("resources", false),
+            ("affinity", false),
+            ("disable", true),
+            ("comment", true),
+        ]
+    }
+}
+
+/// Parameters of the other rule type: refused by the schema check (`instance-types`), before the handler runs.
+fn check_foreign(p: &Params, kind: &str) -> ApiResult<()> {
     let foreign: &[&str] = if kind == "node-affinity" {
         &["affinity"]
     } else {
         &["nodes", "strict"]
     };
-    for k in foreign {
-        if p.has(k) {
-            bad.insert(
+    let bad: BTreeMap<String, String> = foreign
+        .iter()
+        .filter(|k| p.has(k))
+        .map(|k| {
+            (
                 (*k).to_string(),
-                "property is not defined in schema and the schema does not allow additional properties".to_string(),
-            );
-        }
+                "property is not defined in schema and the schema does not allow additional properties"
+                    .to_string(),
+            )
+        })
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::params(bad))
     }
-    if !bad.is_empty() {
-        return Err(ApiError::params(bad));
-    }
+}
+
+/// The options a request sets (`check_config`'s result): a falsy `disable` is dropped by the handler first.
+fn set_keys(p: &Params, kind: &str) -> Vec<&'static str> {
+    rule_options(kind)
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| {
+            if *k == "disable" {
+                p.int("disable") == Some(1)
+            } else {
+                p.has(k)
+            }
+        })
+        .collect()
+}
+
+/// Check references; returns the normalised properties to set. Errors are raised inside the lock.
+fn rule_props(c: &Cluster, p: &Params, kind: &str) -> ApiResult<Obj> {
     let mut props = Obj::new();
     if let Some(r) = p.str("resources") {
         let list: BTreeSet<String> = split_list(r).into_iter().collect();
         if list.is_empty() {
-            return Err(ApiError::param("resources", "no resources were specified"));
+            return Err(ApiError::fail("no resources were specified"));
         }
         let unmanaged: Vec<&str> = list
             .iter()
@@ -527,10 +629,10 @@ fn rule_props(c: &Cluster, p: &Params, kind: &str) -> ApiResult<Obj> {
             .map(String::as_str)
             .collect();
         if !unmanaged.is_empty() {
-            return Err(ApiError::param(
-                "resources",
-                format!("cannot use unmanaged resource(s) {}.", unmanaged.join(", ")),
-            ));
+            return Err(ApiError::fail(format!(
+                "cannot use unmanaged resource(s) {}.",
+                unmanaged.join(", ")
+            )));
         }
         props.insert(
             "resources".into(),
@@ -538,29 +640,35 @@ fn rule_props(c: &Cluster, p: &Params, kind: &str) -> ApiResult<Obj> {
         );
     }
     if let Some(n) = p.str("nodes") {
-        let mut entries: Vec<(String, i64)> = Vec::new();
+        // `decode_value` keys a hash by node name: a repeated node keeps the last priority given.
+        let mut entries: BTreeMap<String, i64> = BTreeMap::new();
         for tok in split_list(n) {
             let (name, prio) = match tok.split_once(':') {
                 Some((a, b)) => (a.to_string(), b.parse().unwrap_or(0)),
                 None => (tok.clone(), 0),
             };
-            entries.push((name, prio));
+            entries.insert(name, prio);
         }
         if entries.is_empty() {
-            return Err(ApiError::param("nodes", "no nodes were specified"));
+            return Err(ApiError::fail("no nodes were specified"));
         }
         let unknown: Vec<&str> = entries
-            .iter()
-            .filter(|(n, _)| c.node(n).is_none())
-            .map(|(n, _)| n.as_str())
+            .keys()
+            .filter(|n| c.node(n).is_none())
+            .map(String::as_str)
             .collect();
         if !unknown.is_empty() {
-            return Err(ApiError::param(
-                "nodes",
-                format!("cannot use non-existent node(s) {}.", unknown.join(", ")),
-            ));
+            // pve-ha-manager 5.1 corrected the spelling; 5.0 (PVE 9.0) says "non-existant".
+            let word = if at_least_9_1(c) {
+                "non-existent"
+            } else {
+                "non-existant"
+            };
+            return Err(ApiError::fail(format!(
+                "cannot use {word} node(s) {}.",
+                unknown.join(", ")
+            )));
         }
-        entries.sort();
         let text: Vec<String> = entries
             .iter()
             .map(|(n, p)| {
@@ -574,6 +682,9 @@ fn rule_props(c: &Cluster, p: &Params, kind: &str) -> ApiResult<Obj> {
         props.insert("nodes".into(), json!(text.join(",")));
     }
     for k in ["strict", "affinity", "comment"] {
+        if kind == "node-affinity" && k == "affinity" || kind != "node-affinity" && k == "strict" {
+            continue;
+        }
         if let Some(v) = p.0.get(k) {
             props.insert(k.into(), v.to_json());
         }
@@ -585,19 +696,29 @@ fn rule_props(c: &Cluster, p: &Params, kind: &str) -> ApiResult<Obj> {
     Ok(props)
 }
 
+/// `$assert_feasibility`: a `400` exception, stringified with its per-option errors by the lock's `die`.
 fn feasibility(c: &Cluster, id: &str) -> ApiResult<()> {
     let all = rules::effective_rules(c);
     let errors = rules::check(c, &all);
     if let Some(e) = errors.get(id).filter(|e| !e.is_empty()) {
-        let joined = e.iter().map(|(k, v)| (k.clone(), v.join(", "))).collect();
-        return Err(ApiError {
-            status: 400,
-            message: format!("Rule '{id}' is invalid."),
-            errors: Some(joined),
-            empty_body: false,
-        });
+        let mut msg = format!("400 Rule '{id}' is invalid.\n");
+        for (k, v) in e {
+            msg.push_str(&format!("{k}: {}\n", v.join(", ")));
+        }
+        return Err(ApiError::fail(msg));
     }
     Ok(())
+}
+
+/// Apply properties to a section as writing and re-reading `rules.cfg` would (empty strings vanish).
+fn apply(s: &mut Section, props: Obj, deletes: &[String]) {
+    for (k, v) in props {
+        put(&mut s.props, &k, v);
+    }
+    for d in deletes {
+        s.props.remove(d);
+    }
+    s.props = sorted_props(std::mem::take(&mut s.props));
 }
 
 /// `POST /cluster/ha/rules`.
@@ -609,11 +730,7 @@ pub fn rule_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     }
     let id = p.str("rule").unwrap_or_default().to_string();
     let kind = p.str("type").unwrap_or_default().to_string();
-    if c.rules.get(&id).is_some() {
-        return Err(ApiError::fail(format!(
-            "create HA rules failed: HA rule '{id}' already defined"
-        )));
-    }
+    check_foreign(p, &kind)?;
     if kind == "node-affinity" && !p.has("nodes") {
         return Err(ApiError::param(
             "nodes",
@@ -626,7 +743,13 @@ pub fn rule_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
             "property is missing and it is not optional",
         ));
     }
-    let props = rule_props(c, p, &kind)?;
+    let locked = in_lock("create ha rule failed");
+    if c.rules.get(&id).is_some() {
+        return Err(locked(ApiError::fail(format!(
+            "HA rule '{id}' already defined"
+        ))));
+    }
+    let props = rule_props(c, p, &kind).map_err(&locked)?;
     let order = c
         .rules
         .sections
@@ -635,14 +758,17 @@ pub fn rule_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
         .min()
         .map_or(1, |m| m + 1);
     let mut next = c.clone();
-    next.rules.sections.push(Section {
+    let mut section = Section {
         kind,
         id: id.clone(),
-        props: sorted_props(props),
+        props: Obj::new(),
         order,
-    });
+    };
+    apply(&mut section, props, &[]);
+    next.rules.sections.push(section);
     next.rules.touch();
-    feasibility(&next, &id)?;
+    feasibility(&next, &id).map_err(&locked)?;
+    renumber(&mut next.rules.sections);
     c.rules = next.rules;
     Ok(Value::Null)
 }
@@ -656,48 +782,40 @@ pub fn rule_update(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     }
     let id = p.str("rule").unwrap_or_default().to_string();
     let kind = p.str("type").unwrap_or_default().to_string();
-    let ctx = "update HA rules failed: ";
-    check_digest(p, &c.rules.digest(), ctx)?;
+    check_foreign(p, &kind)?;
+    let ctx = "update HA rules failed";
+    let locked = in_lock(ctx);
+    check_digest(p, &c.rules.digest(), &format!("{ctx}: "))?;
     let Some(existing) = c.rules.get(&id) else {
-        return Err(ApiError::fail(format!(
-            "{ctx}HA rule '{id}' does not exist"
-        )));
+        return Err(locked(ApiError::fail(format!(
+            "HA rule '{id}' does not exist"
+        ))));
     };
+    // `check_config` of the rule's own type accepts `type` only when it names that type.
     if existing.kind != kind {
-        return Err(ApiError::fail(format!(
-            "{ctx}rule type '{kind}' does not match the rule's type '{}'",
-            existing.kind
-        )));
+        return Err(locked(ApiError::fail("unexpected property 'type'")));
     }
+    let props = rule_props(c, p, &kind).map_err(&locked)?;
     let deletes = p.str("delete").map(split_list).unwrap_or_default();
-    let allowed: &[&str] = if kind == "node-affinity" {
-        &["strict", "disable", "comment"]
-    } else {
-        &["disable", "comment"]
-    };
+    let set = set_keys(p, &kind);
     for d in &deletes {
-        if !allowed.contains(&d.as_str()) {
-            let msg = if d == "resources" || d == "nodes" || d == "affinity" {
-                format!("{ctx}unable to delete required option '{d}'")
-            } else {
-                format!("{ctx}no such option '{d}'")
-            };
-            return Err(ApiError::fail(msg));
-        }
+        let msg = match rule_options(&kind).iter().find(|(k, _)| k == d) {
+            None => format!("no such option '{d}'"),
+            Some((_, false)) => format!("unable to delete required option '{d}'"),
+            Some(_) if set.contains(&d.as_str()) => {
+                format!("cannot set and delete property '{d}' at the same time!")
+            }
+            Some(_) => continue,
+        };
+        return Err(locked(ApiError::fail(msg)));
     }
-    let props = rule_props(c, p, &kind)?;
     let mut next = c.clone();
     next.rules.touch();
     if let Some(s) = next.rules.sections.iter_mut().find(|s| s.id == id) {
-        for d in &deletes {
-            s.props.remove(d);
-        }
-        for (k, v) in props {
-            s.props.insert(k, v);
-        }
-        s.props = sorted_props(std::mem::take(&mut s.props));
+        apply(s, props, &deletes);
     }
-    feasibility(&next, &id)?;
+    feasibility(&next, &id).map_err(&locked)?;
+    renumber(&mut next.rules.sections);
     c.rules = next.rules;
     Ok(Value::Null)
 }
@@ -708,6 +826,7 @@ pub fn rule_delete(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     if c.rules.get(id).is_some() {
         c.rules.touch();
         c.rules.sections.retain(|s| s.id != id);
+        renumber(&mut c.rules.sections);
     }
     Ok(Value::Null)
 }

@@ -93,7 +93,7 @@ pub fn is_ha_write(method: &str, template: &str) -> bool {
     method != "GET" && template.starts_with("/cluster/ha/")
 }
 
-/// The lock-error context the real handler wraps a `domain-ha` failure in.
+/// The lock-error context the real handler wraps a `domain-ha` failure in (empty: none).
 pub fn lock_context(method: &str, template: &str) -> &'static str {
     match (method, template) {
         ("POST", "/cluster/ha/resources") => "create resource failed",
@@ -102,10 +102,11 @@ pub fn lock_context(method: &str, template: &str) -> &'static str {
         ("POST", "/cluster/ha/groups") => "create ha group failed",
         ("PUT", "/cluster/ha/groups/{group}") => "update ha group failed",
         ("DELETE", "/cluster/ha/groups/{group}") => "delete ha group failed",
-        ("POST", "/cluster/ha/rules") => "create HA rules failed",
+        ("POST", "/cluster/ha/rules") => "create ha rule failed",
         ("PUT", "/cluster/ha/rules/{rule}") => "update HA rules failed",
-        ("DELETE", "/cluster/ha/rules/{rule}") => "delete HA rules failed",
-        _ => "cannot lock ha config",
+        ("DELETE", "/cluster/ha/rules/{rule}") => "delete ha rule failed",
+        // migrate/relocate queue their command through `lock_ha_domain` without a message.
+        _ => "",
     }
 }
 
@@ -157,6 +158,21 @@ pub fn dispatch(c: &mut Cluster, method: &str, template: &str, p: &Params) -> Ap
         ("GET", "/nodes/{node}/syslog") => {
             node_reachable(c, p)?;
             return cluster::syslog(c, p.str("node").unwrap_or_default(), p);
+        }
+        ("GET", "/cluster/nextid") => guests::next_id(c, p)?,
+        ("GET", "/nodes/{node}/lxc") => {
+            node_reachable(c, p)?;
+            guests::list(c, p.str("node").unwrap_or_default(), Kind::Lxc)
+        }
+        ("GET", "/nodes/{node}/qemu") => {
+            node_reachable(c, p)?;
+            guests::list(c, p.str("node").unwrap_or_default(), Kind::Qemu)
+        }
+        ("GET", "/nodes/{node}/lxc/{vmid}/status/current") => {
+            guests::status_current(c, p, Kind::Lxc)?
+        }
+        ("GET", "/nodes/{node}/qemu/{vmid}/status/current") => {
+            guests::status_current(c, p, Kind::Qemu)?
         }
         ("GET", "/nodes/{node}/lxc/{vmid}/config") => guests::get(c, p, Kind::Lxc)?,
         ("GET", "/nodes/{node}/qemu/{vmid}/config") => guests::get(c, p, Kind::Qemu)?,

@@ -4,6 +4,7 @@ mod conformance;
 mod crs;
 mod endpoints;
 mod failover;
+mod fidelity;
 mod harness;
 mod lifecycle;
 mod reboot;
