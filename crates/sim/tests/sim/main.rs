@@ -7,4 +7,5 @@ mod failover;
 mod fidelity;
 mod harness;
 mod lifecycle;
+mod options;
 mod reboot;
