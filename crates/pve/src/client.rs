@@ -29,6 +29,8 @@ pub struct ClientOptions {
     pub ha_cache_ttl: Duration,
     /// Age at which a login ticket is renewed (tickets expire after 2 hours).
     pub ticket_renew_after: Duration,
+    /// Largest answer accepted, in bytes after decompression; a larger one fails with `TooLarge`.
+    pub max_answer_bytes: u64,
 }
 
 impl Default for ClientOptions {
@@ -37,6 +39,8 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             ha_cache_ttl: Duration::from_secs(2),
             ticket_renew_after: Duration::from_secs(90 * 60),
+            // `/cluster/resources` of a 100,000-guest cluster is ~40 MB; far beyond any real answer.
+            max_answer_bytes: 256 << 20,
         }
     }
 }
@@ -80,7 +84,8 @@ impl Client {
 
     /// Like [`Client::new`], with non-default tuning.
     pub fn with_options(config: &ClientConfig, options: ClientOptions) -> Result<Client> {
-        let transport = Transport::new(config, options.ticket_renew_after)?;
+        let transport =
+            Transport::new(config, options.ticket_renew_after, options.max_answer_bytes)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,
