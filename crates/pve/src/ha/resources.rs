@@ -9,9 +9,11 @@ use pveha_model::{HaModel, HaResource, Sid};
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::client::decode;
+use crate::cache::Cached;
+use crate::client::{decode, HaCaches};
 use crate::error::{Error, Result};
-use crate::ha::{verify_gone, verify_shows, Indexed};
+use crate::ha::section::{self, Section};
+use crate::ha::Indexed;
 use crate::retry::Outcome;
 use crate::transport::Form;
 use crate::{Change, Client};
@@ -84,8 +86,24 @@ pub struct MoveRequest {
     pub blocking_resources: Vec<serde_json::Value>,
 }
 
-fn path(sid: &Sid) -> String {
-    format!("/cluster/ha/resources/{sid}")
+/// The HA resource collection for the shared section-config path.
+pub(crate) struct Resources;
+
+impl Section for Resources {
+    type Key = Sid;
+    type Record = HaResource;
+    const COLLECTION: &'static str = "/cluster/ha/resources";
+    const NOT_FOUND: &'static str = "no such resource";
+    // Resources exist in both models; their version-specific settings are checked per call.
+    const GATE: Option<(HaModel, &'static str)> = None;
+
+    fn key(record: &HaResource) -> Option<Sid> {
+        Some(record.sid)
+    }
+
+    fn cache(caches: &HaCaches) -> &Cached<HaResources> {
+        &caches.resources
+    }
 }
 
 /// The resource list as cached, indexed by sid.
@@ -93,16 +111,7 @@ pub type HaResources = Indexed<Sid, HaResource>;
 
 /// Every HA resource, shared with the cache (one list request per validity window, no copy).
 pub async fn shared(client: &Client) -> Result<Arc<HaResources>> {
-    client
-        .ha_cached(
-            |c| &c.resources,
-            || async {
-                let data = client.get_raw("/cluster/ha/resources", &[]).await?;
-                let list = decode::<Vec<HaResource>>("/cluster/ha/resources", data)?;
-                Ok(Indexed::new(list, |r: &HaResource| Some(r.sid)))
-            },
-        )
-        .await
+    section::shared::<Resources>(client).await
 }
 
 /// Every HA resource, as an owned copy of the cached list (for callers that keep or consume the
@@ -113,13 +122,7 @@ pub async fn list(client: &Client) -> Result<Vec<HaResource>> {
 
 /// One HA resource, looked up in the cached list; `NotFound` as the server words it.
 pub async fn get(client: &Client, sid: &Sid) -> Result<HaResource> {
-    shared(client)
-        .await?
-        .get(sid)
-        .cloned()
-        .ok_or_else(|| Error::NotFound {
-            message: format!("no such resource '{sid}'"),
-        })
+    section::get::<Resources>(client, sid).await
 }
 
 /// Refuses settings the cluster's version does not have, before any request.
@@ -152,15 +155,7 @@ pub async fn create(client: &Client, new: &NewHaResource) -> Result<()> {
         .set_opt("max_relocate", new.max_relocate)
         .set_bool("failback", new.failback)
         .set_opt("comment", new.comment.as_ref());
-    let one = path(&new.sid);
-    client
-        .ha_write(|| {
-            client.write(Method::POST, "/cluster/ha/resources", form.clone(), || {
-                verify_shows(client, &one, &form)
-            })
-        })
-        .await?;
-    Ok(())
+    section::create::<Resources>(client, &new.sid, form).await
 }
 
 /// Updates an HA resource.
@@ -178,19 +173,7 @@ pub async fn update(client: &Client, sid: &Sid, update: &HaResourceUpdate) -> Re
     update.max_relocate.apply(&mut form, "max_relocate");
     update.failback.apply_bool(&mut form, "failback");
     update.comment.apply(&mut form, "comment");
-    if form.is_empty() {
-        return Ok(());
-    }
-    form.set_opt("digest", update.digest.as_ref());
-    let one = path(sid);
-    client
-        .ha_write(|| {
-            client.write(Method::PUT, &one, form.clone(), || {
-                verify_shows(client, &one, &form)
-            })
-        })
-        .await?;
-    Ok(())
+    section::update::<Resources>(client, sid, form, update.digest.as_ref()).await
 }
 
 /// Removes a guest from HA. On PVE 9 `purge=0` keeps the rules that name it untouched.
@@ -199,15 +182,7 @@ pub async fn delete(client: &Client, sid: &Sid) -> Result<()> {
     if client.ha_model().await? == HaModel::Rules {
         form.set("purge", "0");
     }
-    let one = path(sid);
-    client
-        .ha_write(|| {
-            client.write(Method::DELETE, &one, form.clone(), || {
-                verify_gone(client, &one)
-            })
-        })
-        .await?;
-    Ok(())
+    section::delete::<Resources>(client, sid, form).await
 }
 
 /// Asks the HA manager to live-migrate a service to `node`.
@@ -223,7 +198,7 @@ pub async fn relocate(client: &Client, sid: &Sid, node: &str) -> Result<MoveRequ
 async fn move_to(client: &Client, sid: &Sid, node: &str, command: &str) -> Result<MoveRequest> {
     let mut form = Form::new();
     form.set("node", node);
-    let route = format!("{}/{command}", path(sid));
+    let route = format!("{}/{command}", section::item_path::<Resources>(sid));
     let answer = client
         .ha_write(|| {
             // A queued command cannot be seen afterwards, so an ambiguous failure stays an error.
