@@ -1,15 +1,10 @@
 //! HA groups, `/cluster/ha/groups[/{group}]`: PVE 8 only. On PVE 9 every call fails before any
 //! request with `VersionUnsupported` pointing at rules. Reads come from the cached list.
 
-use std::sync::Arc;
-
 use pveha_model::{HaGroup, HaModel, NodePriorities};
 
-use crate::cache::Cached;
-use crate::client::HaCaches;
 use crate::error::Result;
-use crate::ha::section::{self, Section};
-use crate::ha::Indexed;
+use crate::ha::section;
 use crate::transport::Form;
 use crate::{Change, Client};
 
@@ -43,42 +38,12 @@ pub struct HaGroupUpdate {
     pub digest: Option<String>,
 }
 
-/// The group collection for the shared section-config path.
-pub(crate) struct Groups;
-
-impl Section for Groups {
-    type Key = String;
-    type Record = HaGroup;
-    const COLLECTION: &'static str = "/cluster/ha/groups";
-    const NOT_FOUND: &'static str = "no such ha group";
-    const GATE: Option<(HaModel, &'static str)> = Some((HaModel::Groups, "HA groups"));
-
-    fn key(record: &HaGroup) -> Option<String> {
-        Some(record.group.clone())
-    }
-
-    fn cache(caches: &HaCaches) -> &Cached<HaGroups> {
-        &caches.groups
-    }
-}
-
-/// The group list as cached, indexed by group id.
-pub type HaGroups = Indexed<String, HaGroup>;
-
-/// Every group, shared with the cache (one list request per validity window, however many callers).
-pub async fn shared(client: &Client) -> Result<Arc<HaGroups>> {
-    section::shared::<Groups>(client).await
-}
-
-/// Every group, as an owned copy of the cached list ([`shared`] avoids the copy).
-pub async fn list(client: &Client) -> Result<Vec<HaGroup>> {
-    Ok(shared(client).await?.to_vec())
-}
-
-/// One group, looked up in the cached list; `NotFound` as the server words it.
-pub async fn get(client: &Client, group: &str) -> Result<HaGroup> {
-    section::get::<Groups>(client, &group.to_string()).await
-}
+section::collection!(
+    Groups, HaGroups: Indexed<String, HaGroup>, "HA group",
+    path "/cluster/ha/groups", not_found "no such ha group",
+    gate Some((HaModel::Groups, "HA groups")),
+    key |g| Some(g.group.clone()), cache groups, get(group: &str)
+);
 
 /// Creates a group.
 pub async fn create(client: &Client, new: &NewHaGroup) -> Result<()> {

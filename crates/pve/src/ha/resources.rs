@@ -3,17 +3,13 @@
 //! thousand lookups. Deletes pass
 //! `purge=0` on PVE 9 so that removing a resource never edits or deletes the user's rules.
 
-use std::sync::Arc;
-
 use pveha_model::{HaModel, HaResource, Sid};
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::cache::Cached;
-use crate::client::{decode, HaCaches};
+use crate::client::decode;
 use crate::error::{Error, Result};
-use crate::ha::section::{self, Section};
-use crate::ha::Indexed;
+use crate::ha::section;
 use crate::retry::Outcome;
 use crate::transport::Form;
 use crate::{Change, Client};
@@ -86,44 +82,12 @@ pub struct MoveRequest {
     pub blocking_resources: Vec<serde_json::Value>,
 }
 
-/// The HA resource collection for the shared section-config path.
-pub(crate) struct Resources;
-
-impl Section for Resources {
-    type Key = Sid;
-    type Record = HaResource;
-    const COLLECTION: &'static str = "/cluster/ha/resources";
-    const NOT_FOUND: &'static str = "no such resource";
-    // Resources exist in both models; their version-specific settings are checked per call.
-    const GATE: Option<(HaModel, &'static str)> = None;
-
-    fn key(record: &HaResource) -> Option<Sid> {
-        Some(record.sid)
-    }
-
-    fn cache(caches: &HaCaches) -> &Cached<HaResources> {
-        &caches.resources
-    }
-}
-
-/// The resource list as cached, indexed by sid.
-pub type HaResources = Indexed<Sid, HaResource>;
-
-/// Every HA resource, shared with the cache (one list request per validity window, no copy).
-pub async fn shared(client: &Client) -> Result<Arc<HaResources>> {
-    section::shared::<Resources>(client).await
-}
-
-/// Every HA resource, as an owned copy of the cached list (for callers that keep or consume the
-/// records; [`shared`] avoids the copy).
-pub async fn list(client: &Client) -> Result<Vec<HaResource>> {
-    Ok(shared(client).await?.to_vec())
-}
-
-/// One HA resource, looked up in the cached list; `NotFound` as the server words it.
-pub async fn get(client: &Client, sid: &Sid) -> Result<HaResource> {
-    section::get::<Resources>(client, sid).await
-}
+// Resources exist in both models; their version-specific settings are checked per call.
+section::collection!(
+    Resources, HaResources: Indexed<Sid, HaResource>, "HA resource",
+    path "/cluster/ha/resources", not_found "no such resource", gate None,
+    key |r| Some(r.sid), cache resources, get(sid: &Sid)
+);
 
 /// Refuses settings the cluster's version does not have, before any request.
 async fn check_version(client: &Client, group: bool, failback: bool) -> Result<()> {

@@ -2,15 +2,10 @@
 //! request with `VersionUnsupported`. `type` is sent on every write (the server requires it on
 //! PUT too), and `disable` is only ever sent as 1: re-enabling is `delete=disable`.
 
-use std::sync::Arc;
-
 use pveha_model::{HaModel, HaRule, NodePriorities, Sid};
 
-use crate::cache::Cached;
-use crate::client::HaCaches;
 use crate::error::Result;
-use crate::ha::section::{self, Section};
-use crate::ha::Indexed;
+use crate::ha::section;
 use crate::transport::Form;
 use crate::{Change, Client};
 
@@ -97,42 +92,12 @@ fn sid_list(sids: &[Sid]) -> String {
     v.join(",")
 }
 
-/// The rule collection for the shared section-config path.
-pub(crate) struct Rules;
-
-impl Section for Rules {
-    type Key = String;
-    type Record = HaRule;
-    const COLLECTION: &'static str = "/cluster/ha/rules";
-    const NOT_FOUND: &'static str = "no such ha rule";
-    const GATE: Option<(HaModel, &'static str)> = Some((HaModel::Rules, "HA rules"));
-
-    fn key(record: &HaRule) -> Option<String> {
-        Some(record.rule.clone())
-    }
-
-    fn cache(caches: &HaCaches) -> &Cached<HaRules> {
-        &caches.rules
-    }
-}
-
-/// The rule list as cached, indexed by rule id.
-pub type HaRules = Indexed<String, HaRule>;
-
-/// Every rule, shared with the cache (one list request per validity window, however many callers).
-pub async fn shared(client: &Client) -> Result<Arc<HaRules>> {
-    section::shared::<Rules>(client).await
-}
-
-/// Every rule, as an owned copy of the cached list ([`shared`] avoids the copy).
-pub async fn list(client: &Client) -> Result<Vec<HaRule>> {
-    Ok(shared(client).await?.to_vec())
-}
-
-/// One rule, looked up in the cached list; `NotFound` as the server words it.
-pub async fn get(client: &Client, rule: &str) -> Result<HaRule> {
-    section::get::<Rules>(client, &rule.to_string()).await
-}
+section::collection!(
+    Rules, HaRules: Indexed<String, HaRule>, "HA rule",
+    path "/cluster/ha/rules", not_found "no such ha rule",
+    gate Some((HaModel::Rules, "HA rules")),
+    key |r| Some(r.rule.clone()), cache rules, get(rule: &str)
+);
 
 /// Creates a rule.
 pub async fn create(client: &Client, new: &NewHaRule) -> Result<()> {

@@ -3,6 +3,7 @@
 //! write queue with the re-read that settles an ambiguous failure. Each collection only says what
 //! differs: its path, record, key, not-found wording and PVE version gate ([`Section`]).
 
+use std::borrow::Borrow;
 use std::fmt::Display;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -38,6 +39,54 @@ pub(crate) trait Section {
     fn cache(caches: &HaCaches) -> &Cached<Indexed<Self::Key, Self::Record>>;
 }
 
+/// Declares one HA collection: its [`Section`] marker type, the cached list's type alias and the
+/// public `shared`, `list` and `get` of the collection's module.
+macro_rules! collection {
+    (
+        $section:ident, $alias:ident: Indexed<$key:ty, $record:ty>, $noun:literal,
+        path $path:literal, not_found $not_found:literal, gate $gate:expr,
+        key |$r:ident| $key_of:expr, cache $field:ident, get($name:ident: &$borrowed:ty)
+    ) => {
+        #[doc = concat!("The ", $noun, " collection for the shared section-config path.")]
+        pub(crate) struct $section;
+
+        impl $crate::ha::section::Section for $section {
+            type Key = $key;
+            type Record = $record;
+            const COLLECTION: &'static str = $path;
+            const NOT_FOUND: &'static str = $not_found;
+            const GATE: Option<(pveha_model::HaModel, &'static str)> = $gate;
+
+            fn key($r: &$record) -> Option<$key> {
+                $key_of
+            }
+
+            fn cache(caches: &$crate::client::HaCaches) -> &$crate::cache::Cached<$alias> {
+                &caches.$field
+            }
+        }
+
+        #[doc = concat!("The ", $noun, " list as cached, indexed by its key.")]
+        pub type $alias = $crate::ha::Indexed<$key, $record>;
+
+        #[doc = concat!("Every ", $noun, ", shared with the cache (one list request per validity window, however many callers).")]
+        pub async fn shared(client: &Client) -> Result<std::sync::Arc<$alias>> {
+            $crate::ha::section::shared::<$section>(client).await
+        }
+
+        #[doc = concat!("Every ", $noun, ", as an owned copy of the cached list ([`shared`] avoids the copy).")]
+        pub async fn list(client: &Client) -> Result<Vec<$record>> {
+            Ok(shared(client).await?.to_vec())
+        }
+
+        #[doc = concat!("One ", $noun, ", looked up in the cached list; `NotFound` as the server words it.")]
+        pub async fn get(client: &Client, $name: &$borrowed) -> Result<$record> {
+            $crate::ha::section::get::<$section, $borrowed>(client, $name).await
+        }
+    };
+}
+pub(crate) use collection;
+
 /// The API path of one object.
 pub(crate) fn item_path<S: Section>(key: &impl Display) -> String {
     format!("{}/{}", S::COLLECTION, segment(&key.to_string()))
@@ -64,7 +113,11 @@ pub(crate) async fn shared<S: Section>(client: &Client) -> Result<Arc<Indexed<S:
 }
 
 /// One object, looked up in the cached list; `NotFound` in the server's words.
-pub(crate) async fn get<S: Section>(client: &Client, key: &S::Key) -> Result<S::Record> {
+pub(crate) async fn get<S: Section, Q>(client: &Client, key: &Q) -> Result<S::Record>
+where
+    S::Key: Borrow<Q>,
+    Q: Hash + Eq + Display + ?Sized,
+{
     shared::<S>(client)
         .await?
         .get(key)
@@ -80,9 +133,7 @@ pub(crate) async fn create<S: Section>(
     key: &impl Display,
     form: Form,
 ) -> Result<()> {
-    gate::<S>(client).await?;
-    let one = item_path::<S>(key);
-    write(client, Method::POST, S::COLLECTION, &one, form).await
+    write::<S>(client, Method::POST, key, form).await
 }
 
 /// PUTs changes to `key`; nothing is sent when `form` changes nothing. `digest` rides along.
@@ -92,13 +143,11 @@ pub(crate) async fn update<S: Section>(
     mut form: Form,
     digest: Option<&String>,
 ) -> Result<()> {
-    gate::<S>(client).await?;
     if form.is_empty() {
-        return Ok(());
+        return gate::<S>(client).await;
     }
     form.set_opt("digest", digest);
-    let one = item_path::<S>(key);
-    write(client, Method::PUT, &one, &one, form).await
+    write::<S>(client, Method::PUT, key, form).await
 }
 
 /// DELETEs `key` with the query parameters in `form`; an ambiguous failure is settled by
@@ -108,32 +157,34 @@ pub(crate) async fn delete<S: Section>(
     key: &impl Display,
     form: Form,
 ) -> Result<()> {
-    gate::<S>(client).await?;
-    let one = item_path::<S>(key);
-    client
-        .ha_write(|| {
-            client.write(Method::DELETE, &one, form.clone(), || {
-                verify_gone(client, &one)
-            })
-        })
-        .await?;
-    Ok(())
+    write::<S>(client, Method::DELETE, key, form).await
 }
 
-/// A create or update through the HA write queue, re-reading `object` after an ambiguous failure.
-async fn write(
+/// One write through the HA write queue: a create goes to the collection, the others to the
+/// object; after an ambiguous failure the object is re-read (shows the form, or is gone).
+async fn write<S: Section>(
     client: &Client,
     method: Method,
-    route: &str,
-    object: &str,
+    key: &impl Display,
     form: Form,
 ) -> Result<()> {
+    gate::<S>(client).await?;
+    let one = item_path::<S>(key);
+    let route = if method == Method::POST {
+        S::COLLECTION
+    } else {
+        one.as_str()
+    };
+    let removes = method == Method::DELETE;
+    let verify = || async {
+        if removes {
+            verify_gone(client, &one).await
+        } else {
+            verify_shows(client, &one, &form).await
+        }
+    };
     client
-        .ha_write(|| {
-            client.write(method, route, form.clone(), || {
-                verify_shows(client, object, &form)
-            })
-        })
+        .ha_write(|| client.write(method, route, form.clone(), verify))
         .await?;
     Ok(())
 }
