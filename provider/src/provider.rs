@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pveha_model::{ClusterResource, GuestKind, HaModel, Sid};
-use pveha_pve::cluster::ResourceType;
 use pveha_pve::{Auth, Client, ClientConfig, ClientOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,8 +13,6 @@ use tfplugin::{
     async_trait, resource, AttributePath, ConfigureRequest, Diagnostics, DynDataSource,
     DynResource, Provider, Value,
 };
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use crate::diag;
 use crate::resources::rule::RuleResource;
@@ -227,22 +224,17 @@ fn settings(
     Some(settings)
 }
 
-/// What `configure` makes: the API client plus short-lived caches of the cluster inventory, so plan-time
-/// checks of many resources cost one request. Resources and data sources receive it through the context.
+/// What `configure` makes: the API client, whose caches (HA lists and the cluster inventory) make
+/// plan-time checks of many resources cost one request. Resources and data sources receive it through
+/// the context; the accessors below only name the client's calls.
 pub struct Pve {
     api: Client,
-    guests: Mutex<Option<(Instant, Arc<Vec<ClusterResource>>)>>,
-    nodes: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
 
 impl Pve {
     /// Wraps a configured client.
     pub fn new(api: Client) -> Pve {
-        Pve {
-            api,
-            guests: Mutex::new(None),
-            nodes: Mutex::new(None),
-        }
+        Pve { api }
     }
 
     /// The API client.
@@ -255,52 +247,24 @@ impl Pve {
         self.api.ha_model().await
     }
 
-    /// Every guest (`/cluster/resources?type=vm`), one request per cache window however many callers.
+    /// Every guest (`/cluster/resources?type=vm`), from the client's inventory cache.
     pub async fn guests(&self) -> pveha_pve::Result<Arc<Vec<ClusterResource>>> {
-        let mut slot = self.guests.lock().await;
-        if let Some((at, list)) = slot.as_ref() {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(list.clone());
-            }
-        }
-        let list =
-            Arc::new(pveha_pve::cluster::resources(&self.api, Some(ResourceType::Vm)).await?);
-        *slot = Some((Instant::now(), list.clone()));
-        Ok(list)
+        pveha_pve::cluster::guests(&self.api).await
     }
 
     /// Forgets the cached inventory, after a change that moves guests.
     pub async fn forget_guests(&self) {
-        *self.guests.lock().await = None;
+        self.api.invalidate_inventory();
     }
 
     /// The guest with `vmid`, if the cluster has one.
     pub async fn guest(&self, vmid: u32) -> pveha_pve::Result<Option<ClusterResource>> {
-        let guests = self.guests().await?;
-        Ok(guests
-            .iter()
-            .find(|g| g.vmid == Some(u64::from(vmid)) && g.guest_kind().is_some())
-            .cloned())
+        pveha_pve::cluster::guest(&self.api, vmid).await
     }
 
-    /// The cluster's node names (`/cluster/status`), cached like the inventory.
+    /// The cluster's node names (`/cluster/status`), sorted, from the client's inventory cache.
     pub async fn node_names(&self) -> pveha_pve::Result<Arc<Vec<String>>> {
-        let mut slot = self.nodes.lock().await;
-        if let Some((at, list)) = slot.as_ref() {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(list.clone());
-            }
-        }
-        let status = pveha_pve::cluster::status(&self.api).await?;
-        let mut names: Vec<String> = status
-            .into_iter()
-            .filter(|e| e.kind == "node")
-            .map(|e| e.name)
-            .collect();
-        names.sort();
-        let list = Arc::new(names);
-        *slot = Some((Instant::now(), list.clone()));
-        Ok(list)
+        pveha_pve::cluster::node_names(&self.api).await
     }
 }
 

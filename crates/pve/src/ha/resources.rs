@@ -172,8 +172,10 @@ async fn move_to(client: &Client, sid: &Sid, node: &str, command: &str) -> Resul
                 })
             })
         })
-        .await?;
-    match answer {
+        .await;
+    // The HA manager moves the guest after this answer; the inventory must be asked again.
+    client.invalidate_inventory();
+    match answer? {
         Some(serde_json::Value::Null) | None => Ok(MoveRequest::default()),
         Some(data) => decode(&route, data),
     }
