@@ -47,6 +47,9 @@ pub struct Config {
     /// Accept any server certificate. Defaults to `false`; prefer `tls_fingerprint`. Environment:
     /// `PROXMOX_VE_INSECURE`.
     pub insecure: Value<bool>,
+    /// Accept a plain `http://` endpoint, which sends the API credentials unencrypted. Defaults to `false`;
+    /// only for a loopback test server such as `pveha sim --plain`. Environment: `PROXMOX_VE_ALLOW_INSECURE_HTTP`.
+    pub allow_insecure_http: Value<bool>,
 }
 
 /// The pveha provider.
@@ -93,6 +96,14 @@ impl Provider for Pveha {
             return None;
         }
         // The client logs this too, but only a diagnostic reaches a user who does not read TF_LOG output.
+        if settings.allow_insecure_http && settings.endpoint.trim_start().starts_with("http://") {
+            diags.warning_at(
+                "allow_insecure_http",
+                "The Proxmox VE API is reached over plain http",
+                "allow_insecure_http = true (or PROXMOX_VE_ALLOW_INSECURE_HTTP) sends the API token or password \
+                 unencrypted. Use an https:// endpoint for anything but a loopback test server.",
+            );
+        }
         if settings.insecure && settings.tls_fingerprint.is_none() {
             diags.warning_at(
                 "insecure",
@@ -135,6 +146,33 @@ fn pick(
     }
 }
 
+/// A boolean setting from the configuration, else from `env` (empty, 0, false, no → false; 1, true, yes → true).
+fn flag(
+    value: &Value<bool>,
+    attribute: &'static str,
+    env: &str,
+    getenv: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<bool> {
+    match value {
+        Value::Known(b) => Some(*b),
+        Value::Unknown => Some(false),
+        Value::Null => match getenv(env).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Some(false),
+            Some(v) if v.is_empty() || matches!(v.as_str(), "0" | "false" | "no") => Some(false),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => Some(true),
+            Some(v) => {
+                diags.error_at(
+                    attribute,
+                    format!("Invalid {env}"),
+                    format!("{env} is {v:?}; use true or false."),
+                );
+                None
+            }
+        },
+    }
+}
+
 /// Builds the client settings from configuration and environment; errors name both attribute and variable.
 fn settings(
     config: &Config,
@@ -165,23 +203,20 @@ fn settings(
     }
     let [endpoint, token, username, password, fingerprint, ca_cert]: [Option<String>; 6] =
         picked.try_into().ok()?;
-    let insecure = match &config.insecure {
-        Value::Known(b) => *b,
-        Value::Unknown => false,
-        Value::Null => match getenv("PROXMOX_VE_INSECURE").map(|v| v.trim().to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v.is_empty() || matches!(v.as_str(), "0" | "false" | "no") => false,
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => true,
-            Some(v) => {
-                diags.error_at(
-                    "insecure",
-                    "Invalid PROXMOX_VE_INSECURE",
-                    format!("PROXMOX_VE_INSECURE is {v:?}; use true or false."),
-                );
-                return None;
-            }
-        },
-    };
+    let insecure = flag(
+        &config.insecure,
+        "insecure",
+        "PROXMOX_VE_INSECURE",
+        getenv,
+        diags,
+    )?;
+    let allow_http = flag(
+        &config.allow_insecure_http,
+        "allow_insecure_http",
+        "PROXMOX_VE_ALLOW_INSECURE_HTTP",
+        getenv,
+        diags,
+    )?;
     let Some(endpoint) = endpoint else {
         diags.error_at(
             "endpoint",
@@ -217,6 +252,7 @@ fn settings(
     settings.tls_fingerprint = fingerprint;
     settings.ca_cert = ca_cert;
     settings.insecure = insecure;
+    settings.allow_insecure_http = allow_http;
     if let Err(e) = settings.validate() {
         diag::config_error(diags, &e);
         return None;
@@ -362,6 +398,7 @@ mod tests {
             tls_fingerprint: Value::Null,
             ca_cert: Value::Null,
             insecure: Value::Null,
+            allow_insecure_http: Value::Null,
         }
     }
 
@@ -400,6 +437,21 @@ mod tests {
         assert_eq!(s.endpoint, "https://127.0.0.1:8006");
         assert!(s.insecure);
         assert!(matches!(s.auth, Auth::Token { .. }));
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_allowed() {
+        let mut diags = Diagnostics::new();
+        let mut vars = vec![
+            ("PROXMOX_VE_ENDPOINT", "http://127.0.0.1:8006"),
+            ("PROXMOX_VE_API_TOKEN", TOKEN),
+        ];
+        assert!(settings(&config(), &env(&vars), &mut diags).is_none());
+        assert!(diags.has_errors(), "{diags:?}");
+        vars.push(("PROXMOX_VE_ALLOW_INSECURE_HTTP", "true"));
+        let mut diags = Diagnostics::new();
+        let s = settings(&config(), &env(&vars), &mut diags).expect("allowed");
+        assert!(s.allow_insecure_http);
     }
 
     #[test]
