@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pveha_model::{ClusterResource, GuestKind, HaModel, Sid};
-use pveha_pve::cluster::ResourceType;
 use pveha_pve::{Auth, Client, ClientConfig, ClientOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,8 +13,6 @@ use tfplugin::{
     async_trait, resource, AttributePath, ConfigureRequest, Diagnostics, DynDataSource,
     DynResource, Provider, Value,
 };
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use crate::diag;
 use crate::resources::ha_settings::HaSettingsResource;
@@ -51,6 +48,9 @@ pub struct Config {
     /// Accept any server certificate. Defaults to `false`; prefer `tls_fingerprint`. Environment:
     /// `PROXMOX_VE_INSECURE`.
     pub insecure: Value<bool>,
+    /// Accept a plain `http://` endpoint, which sends the API credentials unencrypted. Defaults to `false`;
+    /// only for a loopback test server such as `pveha sim --plain`. Environment: `PROXMOX_VE_ALLOW_INSECURE_HTTP`.
+    pub allow_insecure_http: Value<bool>,
 }
 
 /// The pveha provider.
@@ -97,6 +97,14 @@ impl Provider for Pveha {
             return None;
         }
         // The client logs this too, but only a diagnostic reaches a user who does not read TF_LOG output.
+        if settings.allow_insecure_http && settings.endpoint.trim_start().starts_with("http://") {
+            diags.warning_at(
+                "allow_insecure_http",
+                "The Proxmox VE API is reached over plain http",
+                "allow_insecure_http = true (or PROXMOX_VE_ALLOW_INSECURE_HTTP) sends the API token or password \
+                 unencrypted. Use an https:// endpoint for anything but a loopback test server.",
+            );
+        }
         if settings.insecure && settings.tls_fingerprint.is_none() {
             diags.warning_at(
                 "insecure",
@@ -140,6 +148,33 @@ fn pick(
     }
 }
 
+/// A boolean setting from the configuration, else from `env` (empty, 0, false, no → false; 1, true, yes → true).
+fn flag(
+    value: &Value<bool>,
+    attribute: &'static str,
+    env: &str,
+    getenv: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<bool> {
+    match value {
+        Value::Known(b) => Some(*b),
+        Value::Unknown => Some(false),
+        Value::Null => match getenv(env).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Some(false),
+            Some(v) if v.is_empty() || matches!(v.as_str(), "0" | "false" | "no") => Some(false),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => Some(true),
+            Some(v) => {
+                diags.error_at(
+                    attribute,
+                    format!("Invalid {env}"),
+                    format!("{env} is {v:?}; use true or false."),
+                );
+                None
+            }
+        },
+    }
+}
+
 /// Builds the client settings from configuration and environment; errors name both attribute and variable.
 fn settings(
     config: &Config,
@@ -170,23 +205,20 @@ fn settings(
     }
     let [endpoint, token, username, password, fingerprint, ca_cert]: [Option<String>; 6] =
         picked.try_into().ok()?;
-    let insecure = match &config.insecure {
-        Value::Known(b) => *b,
-        Value::Unknown => false,
-        Value::Null => match getenv("PROXMOX_VE_INSECURE").map(|v| v.trim().to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v.is_empty() || matches!(v.as_str(), "0" | "false" | "no") => false,
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => true,
-            Some(v) => {
-                diags.error_at(
-                    "insecure",
-                    "Invalid PROXMOX_VE_INSECURE",
-                    format!("PROXMOX_VE_INSECURE is {v:?}; use true or false."),
-                );
-                return None;
-            }
-        },
-    };
+    let insecure = flag(
+        &config.insecure,
+        "insecure",
+        "PROXMOX_VE_INSECURE",
+        getenv,
+        diags,
+    )?;
+    let allow_http = flag(
+        &config.allow_insecure_http,
+        "allow_insecure_http",
+        "PROXMOX_VE_ALLOW_INSECURE_HTTP",
+        getenv,
+        diags,
+    )?;
     let Some(endpoint) = endpoint else {
         diags.error_at(
             "endpoint",
@@ -222,6 +254,7 @@ fn settings(
     settings.tls_fingerprint = fingerprint;
     settings.ca_cert = ca_cert;
     settings.insecure = insecure;
+    settings.allow_insecure_http = allow_http;
     if let Err(e) = settings.validate() {
         diag::config_error(diags, &e);
         return None;
@@ -229,22 +262,17 @@ fn settings(
     Some(settings)
 }
 
-/// What `configure` makes: the API client plus short-lived caches of the cluster inventory, so plan-time
-/// checks of many resources cost one request. Resources and data sources receive it through the context.
+/// What `configure` makes: the API client, whose caches (HA lists and the cluster inventory) make
+/// plan-time checks of many resources cost one request. Resources and data sources receive it through
+/// the context; the accessors below only name the client's calls.
 pub struct Pve {
     api: Client,
-    guests: Mutex<Option<(Instant, Arc<Vec<ClusterResource>>)>>,
-    nodes: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
 
 impl Pve {
     /// Wraps a configured client.
     pub fn new(api: Client) -> Pve {
-        Pve {
-            api,
-            guests: Mutex::new(None),
-            nodes: Mutex::new(None),
-        }
+        Pve { api }
     }
 
     /// The API client.
@@ -257,52 +285,24 @@ impl Pve {
         self.api.ha_model().await
     }
 
-    /// Every guest (`/cluster/resources?type=vm`), one request per cache window however many callers.
+    /// Every guest (`/cluster/resources?type=vm`), from the client's inventory cache.
     pub async fn guests(&self) -> pveha_pve::Result<Arc<Vec<ClusterResource>>> {
-        let mut slot = self.guests.lock().await;
-        if let Some((at, list)) = slot.as_ref() {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(list.clone());
-            }
-        }
-        let list =
-            Arc::new(pveha_pve::cluster::resources(&self.api, Some(ResourceType::Vm)).await?);
-        *slot = Some((Instant::now(), list.clone()));
-        Ok(list)
+        pveha_pve::cluster::guests(&self.api).await
     }
 
     /// Forgets the cached inventory, after a change that moves guests.
     pub async fn forget_guests(&self) {
-        *self.guests.lock().await = None;
+        self.api.invalidate_inventory();
     }
 
     /// The guest with `vmid`, if the cluster has one.
     pub async fn guest(&self, vmid: u32) -> pveha_pve::Result<Option<ClusterResource>> {
-        let guests = self.guests().await?;
-        Ok(guests
-            .iter()
-            .find(|g| g.vmid == Some(u64::from(vmid)) && g.guest_kind().is_some())
-            .cloned())
+        pveha_pve::cluster::guest(&self.api, vmid).await
     }
 
-    /// The cluster's node names (`/cluster/status`), cached like the inventory.
+    /// The cluster's node names (`/cluster/status`), sorted, from the client's inventory cache.
     pub async fn node_names(&self) -> pveha_pve::Result<Arc<Vec<String>>> {
-        let mut slot = self.nodes.lock().await;
-        if let Some((at, list)) = slot.as_ref() {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(list.clone());
-            }
-        }
-        let status = pveha_pve::cluster::status(&self.api).await?;
-        let mut names: Vec<String> = status
-            .into_iter()
-            .filter(|e| e.kind == "node")
-            .map(|e| e.name)
-            .collect();
-        names.sort();
-        let list = Arc::new(names);
-        *slot = Some((Instant::now(), list.clone()));
-        Ok(list)
+        pveha_pve::cluster::node_names(&self.api).await
     }
 }
 
@@ -400,6 +400,7 @@ mod tests {
             tls_fingerprint: Value::Null,
             ca_cert: Value::Null,
             insecure: Value::Null,
+            allow_insecure_http: Value::Null,
         }
     }
 
@@ -438,6 +439,21 @@ mod tests {
         assert_eq!(s.endpoint, "https://127.0.0.1:8006");
         assert!(s.insecure);
         assert!(matches!(s.auth, Auth::Token { .. }));
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_allowed() {
+        let mut diags = Diagnostics::new();
+        let mut vars = vec![
+            ("PROXMOX_VE_ENDPOINT", "http://127.0.0.1:8006"),
+            ("PROXMOX_VE_API_TOKEN", TOKEN),
+        ];
+        assert!(settings(&config(), &env(&vars), &mut diags).is_none());
+        assert!(diags.has_errors(), "{diags:?}");
+        vars.push(("PROXMOX_VE_ALLOW_INSECURE_HTTP", "true"));
+        let mut diags = Diagnostics::new();
+        let s = settings(&config(), &env(&vars), &mut diags).expect("allowed");
+        assert!(s.allow_insecure_http);
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct ConnectArgs {
     #[arg(long, env = "PROXMOX_VE_INSECURE", value_parser = parse_bool, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     pub insecure: Option<bool>,
+    /// Accept a plain http:// endpoint, which sends the credentials unencrypted (loopback test servers only).
+    #[arg(long, env = "PROXMOX_VE_ALLOW_INSECURE_HTTP", value_parser = parse_bool, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub allow_insecure_http: Option<bool>,
 }
 
 /// The provider's reading of `PROXMOX_VE_INSECURE`: empty, 0, false, no → false; 1, true, yes → true.
@@ -84,6 +88,10 @@ impl ConnectArgs {
             None => None,
         };
         config.insecure = self.insecure.unwrap_or(false);
+        config.allow_insecure_http = self.allow_insecure_http.unwrap_or(false);
+        if config.allow_insecure_http && config.endpoint.trim_start().starts_with("http://") {
+            eprintln!("pveha: warning: the endpoint is plain http: the credentials cross the network unencrypted");
+        }
         config.validate()?;
         Ok(config)
     }
@@ -137,6 +145,18 @@ mod tests {
             .unwrap();
         assert_eq!(c.endpoint, "https://h:8006");
         assert!(!c.insecure);
+    }
+
+    #[test]
+    fn plain_http_needs_the_flag() {
+        let mut a = args(
+            Some("http://127.0.0.1:8006"),
+            Some("root@pam!terraform=secret"),
+        );
+        let err = a.config().unwrap_err().to_string();
+        assert!(err.contains("allow_insecure_http"), "{err}");
+        a.allow_insecure_http = Some(true);
+        assert!(a.config().unwrap().allow_insecure_http);
     }
 
     #[test]

@@ -6,10 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use pveha_model::Snapshot;
 use pveha_pve::snapshot::{capture, Capture, CaptureOptions};
 use pveha_pve::Client;
-use serde_json::Value;
 
 use crate::connect::ConnectArgs;
 
@@ -23,46 +21,14 @@ pub struct SnapshotArgs {
     output: Option<PathBuf>,
 }
 
-/// Captures the cluster behind `client` on a runtime of its own (the commands are synchronous).
+/// Captures the cluster behind `client` on a runtime of its own (the commands are synchronous). The
+/// capture holds only what the audit reads, with secrets redacted, stamped with the cluster's clock.
 pub fn capture_live(client: &Client) -> Result<Capture> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut captured = runtime.block_on(capture(client, &CaptureOptions::default()))?;
-    // Credentials belong to whoever loads the file into a simulator, never to the cluster's export.
-    captured.snapshot.auth = None;
-    use_cluster_clock(&mut captured.snapshot);
-    Ok(captured)
-}
-
-/// Sets `captured_at` to the cluster's own clock, the newest HA manager or LRM timestamp in the captured HA
-/// status, when there is one: the audit's journal window is then "the last 24 hours" of the cluster's time —
-/// the wall clock on a real cluster, the simulated clock on `pveha sim` (the provider's data source does the same).
-fn use_cluster_clock(snapshot: &mut Snapshot) {
-    let newest = snapshot
-        .api
-        .get("/cluster/ha/status/current")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|e| {
-            matches!(
-                e.get("type").and_then(Value::as_str),
-                Some("master" | "lrm")
-            )
-        })
-        .filter_map(|e| e.get("timestamp").and_then(Value::as_i64))
-        .max();
-    let formatted = newest
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
-    if let Some(at) = formatted {
-        snapshot.captured_at = Some(at);
-    }
+    Ok(runtime.block_on(capture(client, &CaptureOptions::default()))?)
 }
 
 /// Runs `pveha snapshot`; returns the exit code.
@@ -100,26 +66,35 @@ fn write(args: &SnapshotArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use pveha_model::Snapshot;
 
-    use super::*;
-
+    /// The audit of a fixture is the same whether or not its snapshot went through the capture's
+    /// reduction: what the reduction drops is nothing the audit reads.
     #[test]
-    fn the_clock_is_the_clusters_when_the_ha_status_shows_it() {
-        let mut snap = Snapshot {
-            format: pveha_model::SNAPSHOT_FORMAT.into(),
-            pve_version: "9.0.3".into(),
-            captured_at: Some("2030-01-01T00:00:00Z".into()),
-            api: BTreeMap::new(),
-            auth: None,
-        };
-        use_cluster_clock(&mut snap);
-        assert_eq!(snap.captured_at.as_deref(), Some("2030-01-01T00:00:00Z"));
-        snap.api.insert(
-            "/cluster/ha/status/current".into(),
-            serde_json::json!([{"type": "master", "id": "master", "timestamp": 1_762_767_006}]),
-        );
-        use_cluster_clock(&mut snap);
-        assert_eq!(snap.captured_at.as_deref(), Some("2025-11-10T09:30:06Z"));
+    fn the_reduction_keeps_every_finding_of_the_fixtures() {
+        for name in ["cluster-pve8.json", "cluster-pve9.json"] {
+            let path = format!(
+                "{}/../../examples/homelab/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            let full: Snapshot = serde_json::from_str(&text).unwrap();
+            let mut reduced = full.clone();
+            pveha_pve::snapshot::reduce(&mut reduced.api);
+            assert_ne!(
+                full.api, reduced.api,
+                "{name}: the reduction dropped something"
+            );
+            let options = pveha_audit::Options::default();
+            let before =
+                serde_json::to_value(pveha_audit::audit(&full, &options).unwrap()).unwrap();
+            let after =
+                serde_json::to_value(pveha_audit::audit(&reduced, &options).unwrap()).unwrap();
+            assert!(
+                !before["findings"].as_array().unwrap().is_empty(),
+                "{name}: the fixture has findings to keep"
+            );
+            assert_eq!(before, after, "{name}");
+        }
     }
 }

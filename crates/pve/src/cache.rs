@@ -33,24 +33,31 @@ impl<T> Default for Cached<T> {
 
 impl<T> Cached<T> {
     /// The cached value if it is still valid, else the result of `fetch` (one caller at a time
-    /// fetches; the others wait and then find its result).
-    pub(crate) async fn get<F, Fut>(
+    /// fetches; the others wait and then find its result). Before a fetch, `settle` is awaited:
+    /// the HA caches wait there for queued writes to finish, so that one list read confirms them
+    /// all. The fetch's generation is read after `settle`, so the entry never claims writes it
+    /// could not have seen.
+    pub(crate) async fn get<F, Fut, S>(
         &self,
         generation: &AtomicU64,
         ttl: Duration,
+        settle: S,
         fetch: F,
     ) -> Result<Arc<T>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
+        S: Future<Output = ()>,
     {
         let mut slot = self.slot.lock().await;
-        let current = generation.load(Ordering::Acquire);
         if let Some(entry) = slot.as_ref() {
+            let current = generation.load(Ordering::Acquire);
             if entry.generation == current && entry.fetched.elapsed() < ttl {
                 return Ok(entry.value.clone());
             }
         }
+        settle.await;
+        let current = generation.load(Ordering::Acquire);
         let value = Arc::new(fetch().await?);
         *slot = Some(Entry {
             value: value.clone(),
@@ -73,7 +80,7 @@ mod tests {
         let fetches = AtomicU32::new(0);
         let ttl = Duration::from_secs(2);
         let reads = (0..20).map(|_| {
-            cache.get(&generation, ttl, || async {
+            cache.get(&generation, ttl, async {}, || async {
                 fetches.fetch_add(1, Ordering::SeqCst);
                 tokio::task::yield_now().await;
                 Ok(5)
@@ -91,7 +98,7 @@ mod tests {
         let fetches = AtomicU32::new(0);
         let ttl = Duration::from_secs(2);
         let read = || {
-            cache.get(&generation, ttl, || async {
+            cache.get(&generation, ttl, async {}, || async {
                 Ok(fetches.fetch_add(1, Ordering::SeqCst))
             })
         };

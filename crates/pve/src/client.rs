@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pveha_model::{HaGroup, HaModel, HaResource, HaRule, HaStatusEntry, Sid, VersionInfo};
+use pveha_model::{
+    ClusterResource, HaGroup, HaModel, HaResource, HaRule, HaStatusEntry, Sid, VersionInfo,
+};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{watch, Mutex, OnceCell};
 
 use crate::cache::Cached;
 use crate::config::ClientConfig;
@@ -29,6 +31,8 @@ pub struct ClientOptions {
     pub ha_cache_ttl: Duration,
     /// Age at which a login ticket is renewed (tickets expire after 2 hours).
     pub ticket_renew_after: Duration,
+    /// Largest answer accepted, in bytes after decompression; a larger one fails with `TooLarge`.
+    pub max_answer_bytes: u64,
 }
 
 impl Default for ClientOptions {
@@ -37,11 +41,14 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             ha_cache_ttl: Duration::from_secs(2),
             ticket_renew_after: Duration::from_secs(90 * 60),
+            // `/cluster/resources` of a 100,000-guest cluster is ~40 MB; far beyond any real answer.
+            max_answer_bytes: 256 << 20,
         }
     }
 }
 
-/// The HA collections' caches, each indexed once per fetch so that reading one object is a lookup.
+/// The HA collections' caches, each indexed once per fetch so that reading one object is a lookup,
+/// and the inventory's, which only writes that move guests invalidate.
 #[derive(Default)]
 pub(crate) struct HaCaches {
     pub(crate) groups: Cached<Indexed<String, HaGroup>>,
@@ -49,7 +56,24 @@ pub(crate) struct HaCaches {
     pub(crate) rules: Cached<Indexed<String, HaRule>>,
     /// Indexed by the sid of service entries, as the server spells it.
     pub(crate) status: Cached<Indexed<String, HaStatusEntry>>,
+    /// `/cluster/resources?type=vm`.
+    pub(crate) guests: Cached<Vec<ClusterResource>>,
+    /// Node names from `/cluster/status`, sorted.
+    pub(crate) nodes: Cached<Vec<String>>,
 }
+
+/// The HA write queue as readers see it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Queue {
+    /// Writes waiting for their turn or running.
+    queued: u64,
+    /// Writes finished (or abandoned) since the client was made.
+    finished: u64,
+}
+
+/// A reader about to refetch an HA list waits for the queue to empty, but never for more than
+/// this many further writes, so a steady stream of writers cannot starve it.
+const MAX_WRITES_WAITED_FOR: u64 = 32;
 
 struct Inner {
     transport: Transport,
@@ -57,7 +81,31 @@ struct Inner {
     version: OnceCell<VersionInfo>,
     ha_write: Mutex<()>,
     ha_generation: AtomicU64,
+    ha_queue: watch::Sender<Queue>,
+    inventory_generation: AtomicU64,
     caches: HaCaches,
+}
+
+/// Marks one HA write as queued; dropping it (done, failed or cancelled) makes every HA list
+/// stale and lets waiting readers go.
+struct QueuedWrite<'a>(&'a Inner);
+
+impl<'a> QueuedWrite<'a> {
+    fn enter(inner: &'a Inner) -> QueuedWrite<'a> {
+        inner.ha_queue.send_modify(|q| q.queued += 1);
+        QueuedWrite(inner)
+    }
+}
+
+impl Drop for QueuedWrite<'_> {
+    fn drop(&mut self) {
+        // Even a failed write may have changed something (an ambiguous failure).
+        self.0.ha_generation.fetch_add(1, Ordering::AcqRel);
+        self.0.ha_queue.send_modify(|q| {
+            q.queued = q.queued.saturating_sub(1);
+            q.finished += 1;
+        });
+    }
 }
 
 /// A connection to one Proxmox VE cluster's API.
@@ -80,7 +128,8 @@ impl Client {
 
     /// Like [`Client::new`], with non-default tuning.
     pub fn with_options(config: &ClientConfig, options: ClientOptions) -> Result<Client> {
-        let transport = Transport::new(config, options.ticket_renew_after)?;
+        let transport =
+            Transport::new(config, options.ticket_renew_after, options.max_answer_bytes)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,
@@ -88,6 +137,8 @@ impl Client {
                 version: OnceCell::new(),
                 ha_write: Mutex::new(()),
                 ha_generation: AtomicU64::new(0),
+                ha_queue: watch::Sender::new(Queue::default()),
+                inventory_generation: AtomicU64::new(0),
                 caches: HaCaches::default(),
             }),
         })
@@ -174,11 +225,22 @@ impl Client {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        let _queued = QueuedWrite::enter(&self.inner);
         let _turn = self.inner.ha_write.lock().await;
-        let result = write().await;
-        // Even a failed write may have changed something (an ambiguous failure).
-        self.inner.ha_generation.fetch_add(1, Ordering::AcqRel);
-        result
+        write().await
+    }
+
+    /// Waits until no HA write is queued (or [`MAX_WRITES_WAITED_FOR`] more have finished). A
+    /// read-back after a write then shares one list read with the read-backs of the writes queued
+    /// behind it, instead of each paying its own: the writes are serialized anyway.
+    async fn ha_settled(&self) {
+        let mut queue = self.inner.ha_queue.subscribe();
+        let start = queue.borrow().finished;
+        let settled = queue
+            .wait_for(|q| q.queued == 0 || q.finished >= start + MAX_WRITES_WAITED_FOR)
+            .await
+            .is_ok();
+        debug_assert!(settled, "the sender lives as long as the client");
     }
 
     /// Forgets every cached HA list, so the next read asks the server (e.g. after a change made
@@ -202,9 +264,39 @@ impl Client {
             .get(
                 &self.inner.ha_generation,
                 self.inner.options.ha_cache_ttl,
+                self.ha_settled(),
                 fetch,
             )
             .await
+    }
+
+    /// A cached inventory list (guests, nodes), valid for the HA cache's window or until a write
+    /// that moves guests.
+    pub(crate) async fn inventory_cached<T, F, Fut>(
+        &self,
+        pick: impl FnOnce(&HaCaches) -> &Cached<T>,
+        fetch: F,
+    ) -> Result<Arc<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        pick(&self.inner.caches)
+            .get(
+                &self.inner.inventory_generation,
+                self.inner.options.ha_cache_ttl,
+                async {},
+                fetch,
+            )
+            .await
+    }
+
+    /// Forgets the cached inventory, after a change that moves guests (migrate, relocate, or one
+    /// made outside this client).
+    pub fn invalidate_inventory(&self) {
+        self.inner
+            .inventory_generation
+            .fetch_add(1, Ordering::AcqRel);
     }
 }
 

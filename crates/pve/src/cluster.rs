@@ -1,5 +1,8 @@
 //! Cluster-wide reads: `/cluster/resources`, `/cluster/status`, `/cluster/options`,
-//! `/cluster/backup` and `/cluster/replication`. Read-only; pveha changes none of these.
+//! `/cluster/backup` and `/cluster/replication`. Read-only; pveha changes none of these. The
+//! inventory (guests, node names) is also served cached, single-flight, until a move invalidates it.
+
+use std::sync::Arc;
 
 use pveha_model::{BackupJob, ClusterResource, ClusterStatusEntry, ReplicationJob};
 use serde_json::Value;
@@ -44,6 +47,42 @@ pub async fn resources(
         }
         None => client.get("/cluster/resources", &[]).await,
     }
+}
+
+/// Every guest (`/cluster/resources?type=vm`), one request per cache window however many callers;
+/// migrate and relocate through this client invalidate it.
+pub async fn guests(client: &Client) -> Result<Arc<Vec<ClusterResource>>> {
+    client
+        .inventory_cached(|c| &c.guests, || resources(client, Some(ResourceType::Vm)))
+        .await
+}
+
+/// The guest with `vmid` in the cached inventory, if the cluster has one.
+pub async fn guest(client: &Client, vmid: u32) -> Result<Option<ClusterResource>> {
+    Ok(guests(client)
+        .await?
+        .iter()
+        .find(|g| g.vmid == Some(u64::from(vmid)) && g.guest_kind().is_some())
+        .cloned())
+}
+
+/// The cluster's node names (`/cluster/status`), sorted, cached like [`guests`].
+pub async fn node_names(client: &Client) -> Result<Arc<Vec<String>>> {
+    client
+        .inventory_cached(
+            |c| &c.nodes,
+            || async {
+                let mut names: Vec<String> = status(client)
+                    .await?
+                    .into_iter()
+                    .filter(|e| e.kind == "node")
+                    .map(|e| e.name)
+                    .collect();
+                names.sort();
+                Ok(names)
+            },
+        )
+        .await
 }
 
 /// `GET /cluster/status`: the cluster entry (when clustered) and one entry per node.

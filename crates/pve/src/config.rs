@@ -97,7 +97,10 @@ pub struct ClientConfig {
     pub tls_fingerprint: Option<String>,
     /// Accept any certificate. Opt-in; logged as a warning.
     pub insecure: bool,
-    /// Timeout of one HTTP request.
+    /// Accept a plain `http://` endpoint, which sends the credentials in clear text. Opt-in (for a
+    /// loopback simulator or a TLS-terminating proxy on the same host); logged as a warning.
+    pub allow_insecure_http: bool,
+    /// Timeout of one HTTP request; also bounds connecting with the TLS handshake, and each read.
     pub timeout: Duration,
 }
 
@@ -110,6 +113,7 @@ impl ClientConfig {
             ca_cert: None,
             tls_fingerprint: None,
             insecure: false,
+            allow_insecure_http: false,
             timeout: Duration::from_secs(30),
         }
     }
@@ -121,7 +125,7 @@ impl ClientConfig {
 
     /// Checks and parses every setting.
     pub(crate) fn parse(&self) -> Result<Parsed> {
-        let base = parse_endpoint(&self.endpoint)?;
+        let base = parse_endpoint(&self.endpoint, self.allow_insecure_http)?;
         let credentials = match &self.auth {
             Auth::Token { token } => parse_token(token.expose())?,
             Auth::Password { username, password } => parse_password(username, password)?,
@@ -163,27 +167,46 @@ pub(crate) enum Credentials {
     Password { username: String, password: Secret },
 }
 
-fn parse_endpoint(raw: &str) -> Result<Url> {
+fn parse_endpoint(raw: &str, allow_http: bool) -> Result<Url> {
+    // Error texts show the endpoint without any user:password part, so a pasted secret is not echoed.
+    let shown = redact_userinfo(raw.trim());
     let bad = |problem: String| Error::config("endpoint", problem);
     let url = Url::parse(raw.trim()).map_err(|e| {
         bad(format!(
-            "'{raw}' is not a URL ({e}); expected https://host:8006"
+            "'{shown}' is not a URL ({e}); expected https://host:8006"
         ))
     })?;
-    if !matches!(url.scheme(), "https" | "http") {
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(bad(format!(
-            "'{raw}' has scheme '{}'; expected https://host:8006",
-            url.scheme()
+            "'{shown}' carries a user or password in the URL; give credentials in api_token or username/password, never in the endpoint"
         )));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {
+            tracing::warn!(
+                "the endpoint is plain http (allow_insecure_http): credentials cross the network unencrypted"
+            );
+        }
+        "http" => {
+            return Err(bad(format!(
+                "'{shown}' is plain http, which would send the credentials unencrypted; use https://, or set allow_insecure_http (PROXMOX_VE_ALLOW_INSECURE_HTTP) only for a loopback test server"
+            )))
+        }
+        other => {
+            return Err(bad(format!(
+                "'{shown}' has scheme '{other}'; expected https://host:8006"
+            )))
+        }
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad(format!(
-            "'{raw}' has no host; expected https://host:8006"
+            "'{shown}' has no host; expected https://host:8006"
         )));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some() || url.fragment().is_some() {
         return Err(bad(format!(
-            "'{raw}' must be only scheme, host and port, e.g. https://host:8006"
+            "'{shown}' must be only scheme, host and port, e.g. https://host:8006"
         )));
     }
     // Users paste either the bare endpoint or the API root; both mean the same API.
@@ -191,12 +214,26 @@ fn parse_endpoint(raw: &str) -> Result<Url> {
     let path = path.strip_suffix("/api2/json").unwrap_or(path);
     if !path.is_empty() {
         return Err(bad(format!(
-            "'{raw}' has the path '{path}'; give only https://host:8006 (the client adds /api2/json)"
+            "'{shown}' has the path '{path}'; give only https://host:8006 (the client adds /api2/json)"
         )));
     }
     let mut base = url;
     base.set_path("/api2/json");
     Ok(base)
+}
+
+/// `raw` with anything between `scheme://` and the last `@` of the authority replaced by `***`.
+/// Works on text, not on a parsed URL, because it must also clean URLs that do not parse.
+pub(crate) fn redact_userinfo(raw: &str) -> String {
+    let (scheme, rest) = match raw.find("://") {
+        Some(i) => raw.split_at(i + 3),
+        None => ("", raw),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => raw.to_string(),
+    }
 }
 
 fn is_realm_like(s: &str) -> bool {
@@ -335,10 +372,51 @@ mod tests {
             "not a url",
             "ftp://pve:8006",
             "https://pve:8006/foo",
+            "http://pve:8006",
         ] {
             let cfg = ClientConfig::new(bad, Auth::token(TOKEN));
             assert_eq!(setting_of(&cfg), "endpoint", "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_http_needs_the_explicit_opt_in() {
+        let mut cfg = ClientConfig::new("http://127.0.0.1:8006", Auth::token(TOKEN));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("allow_insecure_http"), "{err}");
+        cfg.allow_insecure_http = true;
+        assert!(cfg.validate().is_ok());
+    }
+
+    #[test]
+    fn userinfo_in_the_endpoint_is_refused_and_never_echoed() {
+        for bad in [
+            "https://:hunter2@pve:8006",
+            "https://root:hunter2@pve:8006",
+            "https://root@pve:8006",
+            "https://root:hunter2@pve:8006/odd path",
+            "https://root:hunter2@",
+        ] {
+            let err = ClientConfig::new(bad, Auth::token(TOKEN))
+                .validate()
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidConfig {
+                        setting: "endpoint",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+            assert!(!err.to_string().contains("hunter2"), "{bad}: {err}");
+        }
+        assert_eq!(
+            redact_userinfo("https://u:p@h:1/x@y"),
+            "https://***@h:1/x@y"
+        );
+        assert_eq!(redact_userinfo("https://h:1"), "https://h:1");
     }
 
     #[test]

@@ -107,6 +107,23 @@ pub enum Error {
         /// Cause and advice.
         message: String,
     },
+    /// The server answered with a redirect. The client never follows one: the next hop would
+    /// receive the credentials, perhaps in clear text.
+    #[error("the server redirected the request ({status}) to {location}; pveha does not follow redirects, so that the credentials go nowhere else: set endpoint to the address the API answers on")]
+    Redirected {
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` header without user, password or query, or `an unnamed location`.
+        location: String,
+    },
+    /// The answer (after decompression) exceeded the client's size limit and was discarded unread.
+    #[error("the answer from {path} is larger than the client's limit of {limit} bytes and was discarded; raise the limit only if the cluster is that large")]
+    TooLarge {
+        /// The API path.
+        path: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The server answered with a body the client cannot read.
     #[error("unexpected answer from {path}: {message}; this is a bug in pveha or an unsupported Proxmox VE version")]
     Decode {
@@ -204,6 +221,20 @@ impl Error {
             hint: hint.to_string(),
         }
     }
+}
+
+/// The error for a 3xx answer, naming where it pointed without credentials or query (a ticket
+/// or token could sit in either).
+pub(crate) fn redirected(status: u16, location: Option<&str>) -> Error {
+    let location = match location {
+        Some(l) if !l.trim().is_empty() => {
+            let clean = crate::config::redact_userinfo(l.trim());
+            let end = clean.find(['?', '#']).unwrap_or(clean.len());
+            clean[..end].to_string()
+        }
+        _ => "an unnamed location".to_string(),
+    };
+    Error::Redirected { status, location }
 }
 
 /// Gateway-style statuses that a later attempt may not see (proxies, a restarting pveproxy).

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::client::decode;
 use crate::error::{Error, Result};
 use crate::retry::Outcome;
-use crate::transport::Form;
+use crate::transport::{segment, Form};
 use crate::{Change, Client};
 
 /// Where a guest lives and what it is.
@@ -44,7 +44,7 @@ pub struct StartupUpdate {
 fn path(location: &GuestLocation) -> String {
     format!(
         "/nodes/{}/{}/{}/config",
-        location.node,
+        segment(&location.node),
         location.kind.api_type(),
         location.vmid
     )

@@ -5,6 +5,7 @@ use pveha_model::snapshot::journal_lines;
 use pveha_model::NodeEntry;
 
 use crate::error::Result;
+use crate::transport::segment;
 use crate::Client;
 
 /// Which journal lines to read.
@@ -44,7 +45,7 @@ pub async fn journal_raw(client: &Client, node: &str, query: &JournalQuery) -> R
     let params = query.params();
     let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     client
-        .get(&format!("/nodes/{node}/journal"), &borrowed)
+        .get(&format!("/nodes/{}/journal", segment(node)), &borrowed)
         .await
 }
 

@@ -13,8 +13,38 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{ClientConfig, Credentials, Secret};
-use crate::error::{classify, from_reqwest, Error, Result};
+use crate::error::{classify, from_reqwest, redirected, Error, Result};
 use crate::tls;
+
+/// What a path segment must not carry raw: anything that would end or restructure the path
+/// (`/`, `?`, `#`, `%`), white space and controls. `:` stays, as sids are spelled with it.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'/')
+    .add(b'?')
+    .add(b'#')
+    .add(b'%')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'[')
+    .add(b']');
+
+/// One path segment, percent-encoded, so that a name like `a/b` or `..` stays one segment.
+pub(crate) fn segment(raw: &str) -> String {
+    match raw {
+        // The URL parser would resolve these as directory steps.
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => percent_encoding::utf8_percent_encode(raw, SEGMENT).to_string(),
+    }
+}
 
 /// A form-encoded request body, with the API's conventions for booleans and unsetting.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -159,17 +189,34 @@ pub(crate) struct Transport {
     base: Url,
     auth: AuthState,
     renew_after: Duration,
+    max_answer: u64,
 }
 
 impl Transport {
-    /// Validates the settings and builds the HTTP client; sends nothing.
-    pub(crate) fn new(config: &ClientConfig, renew_after: Duration) -> Result<Transport> {
+    /// Validates the settings and builds the HTTP client; sends nothing. Answers larger than
+    /// `max_answer` bytes (decompressed) fail instead of filling memory.
+    pub(crate) fn new(
+        config: &ClientConfig,
+        renew_after: Duration,
+        max_answer: u64,
+    ) -> Result<Transport> {
         let parsed = config.parse()?;
+        if parsed.base.scheme() == "http" {
+            tracing::warn!(
+                "the endpoint is plain http (allow_insecure_http): the credentials cross the network unencrypted"
+            );
+        }
         let tls = tls::client_config(&parsed, config.insecure)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            // A redirect would carry the token, password or ticket to wherever it points,
+            // in clear text for an http:// target; a 3xx becomes an error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
+            // Covers TCP connect and the TLS handshake; the read timeout covers a server that
+            // accepts the request and then never sends its headers or stalls mid-body.
             .connect_timeout(config.timeout)
+            .read_timeout(config.timeout)
             .no_proxy()
             .user_agent(concat!("pveha/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -189,6 +236,7 @@ impl Transport {
             base: parsed.base,
             auth,
             renew_after,
+            max_answer,
         })
     }
 
@@ -345,7 +393,14 @@ impl Transport {
             .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
             .or_else(|| response.status().canonical_reason().map(str::to_string))
             .unwrap_or_default();
-        let body = response.bytes().await.map_err(|e| from_reqwest(&e))?;
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            return Err(redirected(status, location));
+        }
+        let body = self.read_body(response, req).await?;
         if !(200..300).contains(&status) {
             return Err(classify(status, &reason, &body));
         }
@@ -360,6 +415,29 @@ impl Transport {
                 message: "the body is not a {\"data\": ...} envelope".into(),
             }),
         }
+    }
+
+    /// Reads the body chunk by chunk (decompressed), failing as soon as it outgrows the limit, so a
+    /// small gzip of a huge body cannot exhaust memory.
+    async fn read_body(&self, mut response: reqwest::Response, req: &Request) -> Result<Vec<u8>> {
+        let too_large = || Error::TooLarge {
+            path: req.path.clone(),
+            limit: self.max_answer,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_answer)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| from_reqwest(&e))? {
+            if (body.len() + chunk.len()) as u64 > self.max_answer {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 
@@ -392,6 +470,15 @@ mod tests {
             f.encode(),
             "nodes=a%3A2%2Cb&restricted=1&nofailback=0&delete=comment%2Cstate"
         );
+    }
+
+    #[test]
+    fn segments_cannot_escape_their_place_in_the_path() {
+        assert_eq!(segment("a/b"), "a%2Fb");
+        assert_eq!(segment("../x?y#z"), "..%2Fx%3Fy%23z");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("vm:100"), "vm:100");
+        assert_eq!(segment("100%"), "100%25");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 use pveha_audit::{Finding, NodeDistribution, NodeFailureImpact, Options, Report, Severity};
-use pveha_pve::snapshot::{capture, Capture, CaptureOptions};
+use pveha_pve::snapshot::{capture, CaptureOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{async_trait, Context, DataSource, Diagnostics, ReadDataRequest, Value};
@@ -194,22 +194,15 @@ impl DataSource for AuditDataSource {
         let pve = ctx.require_client(diags)?;
         let options = options(&req.config, diags)?;
         let threshold = fail_on(&req.config, diags)?;
-        let captured = match capture_on_blocking_thread(pve.api().clone()).await {
-            Some(Ok(c)) => c,
-            Some(Err(e)) => {
+        // The capture stamps the cluster's own clock into `captured_at`.
+        let captured = match capture(pve.api(), &CaptureOptions::default()).await {
+            Ok(c) => c,
+            Err(e) => {
                 diag::api_error(diags, "capture", "the cluster for the HA audit", &e, &[]);
                 return None;
             }
-            None => {
-                diags.error(
-                    "Unable to capture the cluster for the HA audit",
-                    "The capture task stopped unexpectedly.",
-                );
-                return None;
-            }
         };
-        let mut snapshot = captured.snapshot;
-        use_cluster_clock(&mut snapshot);
+        let snapshot = captured.snapshot;
         let mut report = match pveha_audit::audit(&snapshot, &options) {
             Ok(r) => r,
             Err(e) => {
@@ -220,48 +213,6 @@ impl DataSource for AuditDataSource {
         report.notes.extend(captured.warnings);
         findings_to_diagnostics(&report, threshold, diags);
         Some(fill(req.config, &options, &report))
-    }
-}
-
-/// Captures the cluster. The capture future is not provably `Send` (a closure over borrowed query pairs in
-/// `pveha_pve::snapshot`), and trait methods must return `Send` futures, so it runs to completion on a
-/// blocking thread of the same runtime instead; `None` when that thread panicked.
-async fn capture_on_blocking_thread(
-    client: pveha_pve::Client,
-) -> Option<pveha_pve::Result<Capture>> {
-    let handle = tokio::runtime::Handle::current();
-    let task = tokio::task::spawn_blocking(move || {
-        handle.block_on(capture(&client, &CaptureOptions::default()))
-    });
-    task.await.ok()
-}
-
-/// Sets `captured_at` to the cluster's own clock, the newest HA manager or LRM timestamp in the captured
-/// HA status, when there is one: the journal window is "the last 24 hours" of the cluster's time, which is
-/// the wall clock on a real cluster and the simulated clock on `pveha sim`.
-fn use_cluster_clock(snapshot: &mut pveha_model::Snapshot) {
-    let newest = snapshot
-        .api
-        .get("/cluster/ha/status/current")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|e| {
-            matches!(
-                e.get("type").and_then(serde_json::Value::as_str),
-                Some("master" | "lrm")
-            )
-        })
-        .filter_map(|e| e.get("timestamp").and_then(serde_json::Value::as_i64))
-        .max();
-    let formatted = newest
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
-    if let Some(at) = formatted {
-        snapshot.captured_at = Some(at);
     }
 }
 
@@ -550,33 +501,6 @@ mod tests {
             notes: Vec::new(),
             header: Default::default(),
         }
-    }
-
-    #[test]
-    fn the_clock_is_the_clusters_when_the_ha_status_shows_it() {
-        let mut snap = pveha_model::Snapshot {
-            format: pveha_model::SNAPSHOT_FORMAT.into(),
-            pve_version: "8.4.1".into(),
-            captured_at: Some("2030-01-01T00:00:00Z".into()),
-            api: BTreeMap::new(),
-            auth: None,
-        };
-        use_cluster_clock(&mut snap);
-        assert_eq!(
-            snap.captured_at.as_deref(),
-            Some("2030-01-01T00:00:00Z"),
-            "no HA status: the local clock stays"
-        );
-        snap.api.insert(
-            "/cluster/ha/status/current".into(),
-            serde_json::json!([
-                {"type": "quorum", "id": "quorum", "timestamp": 1_900_000_000},
-                {"type": "master", "id": "master", "timestamp": 1_762_767_000},
-                {"type": "lrm", "id": "lrm:a", "timestamp": 1_762_767_006}
-            ]),
-        );
-        use_cluster_clock(&mut snap);
-        assert_eq!(snap.captured_at.as_deref(), Some("2025-11-10T09:30:06Z"));
     }
 
     #[test]

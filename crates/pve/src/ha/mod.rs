@@ -8,6 +8,7 @@ pub mod groups;
 mod indexed;
 pub mod resources;
 pub mod rules;
+mod section;
 pub mod status;
 
 pub use indexed::Indexed;

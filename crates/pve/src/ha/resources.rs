@@ -3,15 +3,13 @@
 //! thousand lookups. Deletes pass
 //! `purge=0` on PVE 9 so that removing a resource never edits or deletes the user's rules.
 
-use std::sync::Arc;
-
 use pveha_model::{HaModel, HaResource, Sid};
 use reqwest::Method;
 use serde::Deserialize;
 
 use crate::client::decode;
 use crate::error::{Error, Result};
-use crate::ha::{verify_gone, verify_shows, Indexed};
+use crate::ha::section;
 use crate::retry::Outcome;
 use crate::transport::Form;
 use crate::{Change, Client};
@@ -84,43 +82,12 @@ pub struct MoveRequest {
     pub blocking_resources: Vec<serde_json::Value>,
 }
 
-fn path(sid: &Sid) -> String {
-    format!("/cluster/ha/resources/{sid}")
-}
-
-/// The resource list as cached, indexed by sid.
-pub type HaResources = Indexed<Sid, HaResource>;
-
-/// Every HA resource, shared with the cache (one list request per validity window, no copy).
-pub async fn shared(client: &Client) -> Result<Arc<HaResources>> {
-    client
-        .ha_cached(
-            |c| &c.resources,
-            || async {
-                let data = client.get_raw("/cluster/ha/resources", &[]).await?;
-                let list = decode::<Vec<HaResource>>("/cluster/ha/resources", data)?;
-                Ok(Indexed::new(list, |r: &HaResource| Some(r.sid)))
-            },
-        )
-        .await
-}
-
-/// Every HA resource, as an owned copy of the cached list (for callers that keep or consume the
-/// records; [`shared`] avoids the copy).
-pub async fn list(client: &Client) -> Result<Vec<HaResource>> {
-    Ok(shared(client).await?.to_vec())
-}
-
-/// One HA resource, looked up in the cached list; `NotFound` as the server words it.
-pub async fn get(client: &Client, sid: &Sid) -> Result<HaResource> {
-    shared(client)
-        .await?
-        .get(sid)
-        .cloned()
-        .ok_or_else(|| Error::NotFound {
-            message: format!("no such resource '{sid}'"),
-        })
-}
+// Resources exist in both models; their version-specific settings are checked per call.
+section::collection!(
+    Resources, HaResources: Indexed<Sid, HaResource>, "HA resource",
+    path "/cluster/ha/resources", not_found "no such resource", gate None,
+    key |r| Some(r.sid), cache resources, get(sid: &Sid)
+);
 
 /// Refuses settings the cluster's version does not have, before any request.
 async fn check_version(client: &Client, group: bool, failback: bool) -> Result<()> {
@@ -152,15 +119,7 @@ pub async fn create(client: &Client, new: &NewHaResource) -> Result<()> {
         .set_opt("max_relocate", new.max_relocate)
         .set_bool("failback", new.failback)
         .set_opt("comment", new.comment.as_ref());
-    let one = path(&new.sid);
-    client
-        .ha_write(|| {
-            client.write(Method::POST, "/cluster/ha/resources", form.clone(), || {
-                verify_shows(client, &one, &form)
-            })
-        })
-        .await?;
-    Ok(())
+    section::create::<Resources>(client, &new.sid, form).await
 }
 
 /// Updates an HA resource.
@@ -178,19 +137,7 @@ pub async fn update(client: &Client, sid: &Sid, update: &HaResourceUpdate) -> Re
     update.max_relocate.apply(&mut form, "max_relocate");
     update.failback.apply_bool(&mut form, "failback");
     update.comment.apply(&mut form, "comment");
-    if form.is_empty() {
-        return Ok(());
-    }
-    form.set_opt("digest", update.digest.as_ref());
-    let one = path(sid);
-    client
-        .ha_write(|| {
-            client.write(Method::PUT, &one, form.clone(), || {
-                verify_shows(client, &one, &form)
-            })
-        })
-        .await?;
-    Ok(())
+    section::update::<Resources>(client, sid, form, update.digest.as_ref()).await
 }
 
 /// Removes a guest from HA. On PVE 9 `purge=0` keeps the rules that name it untouched.
@@ -199,15 +146,7 @@ pub async fn delete(client: &Client, sid: &Sid) -> Result<()> {
     if client.ha_model().await? == HaModel::Rules {
         form.set("purge", "0");
     }
-    let one = path(sid);
-    client
-        .ha_write(|| {
-            client.write(Method::DELETE, &one, form.clone(), || {
-                verify_gone(client, &one)
-            })
-        })
-        .await?;
-    Ok(())
+    section::delete::<Resources>(client, sid, form).await
 }
 
 /// Asks the HA manager to live-migrate a service to `node`.
@@ -223,7 +162,7 @@ pub async fn relocate(client: &Client, sid: &Sid, node: &str) -> Result<MoveRequ
 async fn move_to(client: &Client, sid: &Sid, node: &str, command: &str) -> Result<MoveRequest> {
     let mut form = Form::new();
     form.set("node", node);
-    let route = format!("{}/{command}", path(sid));
+    let route = format!("{}/{command}", section::item_path::<Resources>(sid));
     let answer = client
         .ha_write(|| {
             // A queued command cannot be seen afterwards, so an ambiguous failure stays an error.
@@ -233,8 +172,10 @@ async fn move_to(client: &Client, sid: &Sid, node: &str, command: &str) -> Resul
                 })
             })
         })
-        .await?;
-    match answer {
+        .await;
+    // The HA manager moves the guest after this answer; the inventory must be asked again.
+    client.invalidate_inventory();
+    match answer? {
         Some(serde_json::Value::Null) | None => Ok(MoveRequest::default()),
         Some(data) => decode(&route, data),
     }

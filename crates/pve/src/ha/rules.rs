@@ -2,18 +2,12 @@
 //! request with `VersionUnsupported`. `type` is sent on every write (the server requires it on
 //! PUT too), and `disable` is only ever sent as 1: re-enabling is `delete=disable`.
 
-use std::sync::Arc;
-
 use pveha_model::{HaModel, HaRule, NodePriorities, Sid};
-use reqwest::Method;
 
-use crate::client::decode;
-use crate::error::{Error, Result};
-use crate::ha::{verify_gone, verify_shows, Indexed};
+use crate::error::Result;
+use crate::ha::section;
 use crate::transport::Form;
 use crate::{Change, Client};
-
-const OPERATION: &str = "HA rules";
 
 /// The two kinds of HA rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,53 +86,21 @@ impl HaRuleUpdate {
     }
 }
 
-fn path(rule: &str) -> String {
-    format!("/cluster/ha/rules/{rule}")
-}
-
 fn sid_list(sids: &[Sid]) -> String {
     let mut v: Vec<String> = sids.iter().map(Sid::to_string).collect();
     v.sort();
     v.join(",")
 }
 
-/// The rule list as cached, indexed by rule id.
-pub type HaRules = Indexed<String, HaRule>;
-
-/// Every rule, shared with the cache (one list request per validity window, however many callers).
-pub async fn shared(client: &Client) -> Result<Arc<HaRules>> {
-    client.require(HaModel::Rules, OPERATION).await?;
-    client
-        .ha_cached(
-            |c| &c.rules,
-            || async {
-                let data = client.get_raw("/cluster/ha/rules", &[]).await?;
-                let list = decode::<Vec<HaRule>>("/cluster/ha/rules", data)?;
-                Ok(Indexed::new(list, |x: &HaRule| Some(x.rule.clone())))
-            },
-        )
-        .await
-}
-
-/// Every rule, as an owned copy of the cached list ([`shared`] avoids the copy).
-pub async fn list(client: &Client) -> Result<Vec<HaRule>> {
-    Ok(shared(client).await?.to_vec())
-}
-
-/// One rule, looked up in the cached list; `NotFound` as the server words it.
-pub async fn get(client: &Client, rule: &str) -> Result<HaRule> {
-    shared(client)
-        .await?
-        .get(rule)
-        .cloned()
-        .ok_or_else(|| Error::NotFound {
-            message: format!("no such ha rule '{rule}'"),
-        })
-}
+section::collection!(
+    Rules, HaRules: Indexed<String, HaRule>, "HA rule",
+    path "/cluster/ha/rules", not_found "no such ha rule",
+    gate Some((HaModel::Rules, "HA rules")),
+    key |r| Some(r.rule.clone()), cache rules, get(rule: &str)
+);
 
 /// Creates a rule.
 pub async fn create(client: &Client, new: &NewHaRule) -> Result<()> {
-    client.require(HaModel::Rules, OPERATION).await?;
     let mut form = Form::new();
     form.set("rule", &new.rule)
         .set("type", new.kind.as_str())
@@ -150,20 +112,11 @@ pub async fn create(client: &Client, new: &NewHaRule) -> Result<()> {
     if new.disable {
         form.set_bool("disable", Some(true));
     }
-    let one = path(&new.rule);
-    client
-        .ha_write(|| {
-            client.write(Method::POST, "/cluster/ha/rules", form.clone(), || {
-                verify_shows(client, &one, &form)
-            })
-        })
-        .await?;
-    Ok(())
+    section::create::<Rules>(client, &new.rule, form).await
 }
 
-/// Updates a rule.
+/// Updates a rule (`type` is always sent, so the update is never empty).
 pub async fn update(client: &Client, rule: &str, update: &HaRuleUpdate) -> Result<()> {
-    client.require(HaModel::Rules, OPERATION).await?;
     let mut form = Form::new();
     form.set("type", update.kind.as_str())
         .set_opt("resources", update.resources.as_deref().map(sid_list))
@@ -181,28 +134,10 @@ pub async fn update(client: &Client, rule: &str, update: &HaRuleUpdate) -> Resul
         }
     }
     update.comment.apply(&mut form, "comment");
-    form.set_opt("digest", update.digest.as_ref());
-    let one = path(rule);
-    client
-        .ha_write(|| {
-            client.write(Method::PUT, &one, form.clone(), || {
-                verify_shows(client, &one, &form)
-            })
-        })
-        .await?;
-    Ok(())
+    section::update::<Rules>(client, &rule, form, update.digest.as_ref()).await
 }
 
 /// Deletes a rule. The server answers success for a rule that does not exist.
 pub async fn delete(client: &Client, rule: &str) -> Result<()> {
-    client.require(HaModel::Rules, OPERATION).await?;
-    let one = path(rule);
-    client
-        .ha_write(|| {
-            client.write(Method::DELETE, &one, Form::new(), || {
-                verify_gone(client, &one)
-            })
-        })
-        .await?;
-    Ok(())
+    section::delete::<Rules>(client, &rule, Form::new()).await
 }

@@ -113,3 +113,51 @@ async fn twenty_concurrent_ha_writes_all_land_without_lock_errors() {
         "the injected lock timeouts fired and were absorbed"
     );
 }
+
+/// Creates `name` and reads it back, as a resource's create does.
+async fn create_and_read_back(client: &pveha_pve::Client, name: String) -> NewHaGroup {
+    let group = NewHaGroup {
+        group: name,
+        nodes: "proxmox2:2,proxmox3:1".parse::<NodePriorities>().unwrap(),
+        restricted: Some(true),
+        nofailback: None,
+        comment: None,
+    };
+    groups::create(client, &group).await.unwrap();
+    let read = groups::get(client, &group.group).await.unwrap();
+    assert_eq!(
+        (read.nodes.clone(), read.restricted),
+        (group.nodes.clone(), Some(true)),
+        "the read-back shows the write"
+    );
+    group
+}
+
+#[tokio::test]
+async fn twenty_concurrent_creates_are_confirmed_by_a_few_list_reads() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let client = sim.client();
+    client.version().await.unwrap();
+    // Each write holds the cluster lock a while, so the others queue behind it.
+    sim.fault(
+        json!({"path": "^/cluster/ha/groups$", "method": "POST", "kind": "latency", "latency_ms": 5}),
+    )
+    .await;
+    sim.reset_requests().await;
+    let creates = (0..20).map(|i| create_and_read_back(&client, format!("c{i:02}")));
+    join_all(creates).await;
+    assert_eq!(sim.requests("POST /cluster/ha/groups").await, 20);
+    let lists = sim.requests("GET /cluster/ha/groups").await;
+    assert!(
+        (1..=3).contains(&lists),
+        "{lists} list reads for 20 read-backs"
+    );
+    assert_eq!(sim.total_requests().await, 20 + lists, "no per-object GET");
+
+    // Positive control: read-backs that do not overlap each pay their own list read.
+    sim.reset_requests().await;
+    for i in 0..20 {
+        create_and_read_back(&client, format!("s{i:02}")).await;
+    }
+    assert_eq!(sim.requests("GET /cluster/ha/groups").await, 20);
+}

@@ -266,3 +266,31 @@ async fn inventory_reads_decode() {
         .unwrap()
         .is_object());
 }
+
+#[tokio::test]
+async fn a_name_with_a_slash_cannot_reach_another_path() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let client = sim.client();
+    let victim = resources::list(&client).await.unwrap()[0].sid;
+    sim.reset_requests().await;
+    let escape = format!("../resources/{victim}");
+    let _ = groups::delete(&client, &escape).await;
+    assert_eq!(
+        sim.requests(&format!("DELETE /cluster/ha/resources/{victim}"))
+            .await,
+        0,
+        "the delete stayed under /cluster/ha/groups"
+    );
+    client.invalidate_ha_cache();
+    assert!(
+        resources::get(&client, &victim).await.is_ok(),
+        "{victim} is still managed"
+    );
+    // Positive control: the counter sees a real delete of that path.
+    resources::delete(&client, &victim).await.unwrap();
+    assert_eq!(
+        sim.requests(&format!("DELETE /cluster/ha/resources/{victim}"))
+            .await,
+        1
+    );
+}

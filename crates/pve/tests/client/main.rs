@@ -7,6 +7,7 @@ mod auth;
 mod concurrency;
 mod errors;
 mod ha;
+mod hostile;
 mod options;
 mod retries;
 mod send;

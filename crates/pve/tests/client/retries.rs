@@ -52,7 +52,14 @@ async fn reads_converge_when_the_server_is_slower_than_the_timeout() {
     sim.reset_requests().await;
     let status = cluster::status(&client).await.unwrap();
     assert!(!status.is_empty());
-    assert_eq!(sim.requests("GET /cluster/status").await, 2);
+    // The slow first attempt always times out (4 s against 1 s), so the answer came from a retry.
+    // How many retries a loaded machine needs is not the point, so the count is a lower bound:
+    // an exact count would hinge on the fast attempts beating the real 1 s timeout.
+    let attempts = sim.requests("GET /cluster/status").await;
+    assert!(
+        attempts >= 2,
+        "{attempts} attempts: the timed-out read was retried"
+    );
 }
 
 #[tokio::test]
