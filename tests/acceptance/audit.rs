@@ -238,10 +238,10 @@ async fn audit_of_the_seed_snapshot_says_a_reboot_of_proxmox_takes_traefik_down(
     let report = run.json()?;
     let outage = with_code(&report, "reboot-outage");
     assert!(
-        outage
-            .iter()
-            .any(|f| subjects(f).first().map(String::as_str) == Some("proxmox")
-                && subjects(f).contains(&"traefik".to_string())),
+        outage.iter().any(
+            |f| subjects(f).first().map(String::as_str) == Some("proxmox")
+                && subjects(f).contains(&"traefik".to_string())
+        ),
         "{outage:#?}"
     );
     let proxmox = report["node_reboot_impact"]
@@ -262,12 +262,13 @@ async fn audit_of_the_seed_snapshot_says_a_reboot_of_proxmox_takes_traefik_down(
         .iter()
         .find(|f| subjects(f).first().map(String::as_str) == Some("proxmox"))
         .context("no reboot-outage for proxmox")?;
-    assert!(fix["remediation_actions"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|r| r["kind"] == "ha_settings" && r["shutdown_policy"] == "migrate")));
+    assert!(fix["remediation_actions"].as_array().is_some_and(|a| a
+        .iter()
+        .any(|r| r["kind"] == "ha_settings" && r["shutdown_policy"] == "migrate")));
     assert!(fix["remediation_hcl"]
         .as_str()
-        .is_some_and(|h| h.contains("resource \"pveha_ha_settings\"") && h.contains("shutdown_policy = \"migrate\"")));
+        .is_some_and(|h| h.contains("resource \"pveha_ha_settings\"")
+            && h.contains("shutdown_policy = \"migrate\"")));
     Ok(())
 }
 

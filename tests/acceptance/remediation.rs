@@ -18,7 +18,8 @@ fn held_out() -> Value {
         .iter()
         .map(|n| json!({"type": "node", "id": format!("node/{n}"), "node": n, "status": "online", "maxcpu": 8, "maxmem": 34_359_738_368u64}))
         .collect();
-    let mut status = vec![json!({"type": "cluster", "id": "cluster", "name": "lab5", "quorate": 1, "nodes": 5})];
+    let mut status =
+        vec![json!({"type": "cluster", "id": "cluster", "name": "lab5", "quorate": 1, "nodes": 5})];
     for (i, n) in nodes.iter().enumerate() {
         status.push(json!({"type": "node", "id": format!("node/{n}"), "name": n, "nodeid": i + 1, "online": 1}));
     }
@@ -46,12 +47,18 @@ fn held_out() -> Value {
             ha.push(json!({"sid": format!("{prefix}:{vmid}"), "type": prefix, "state": "started"}));
         }
     }
-    api.insert("/version".into(), json!({"version": "9.0.10", "release": "9.0"}));
+    api.insert(
+        "/version".into(),
+        json!({"version": "9.0.10", "release": "9.0"}),
+    );
     api.insert("/cluster/resources".into(), json!(resources));
     api.insert("/cluster/status".into(), json!(status));
     api.insert("/cluster/ha/resources".into(), json!(ha));
     api.insert("/cluster/ha/rules".into(), json!([]));
-    api.insert("/storage".into(), json!([{"storage": "local-lvm", "type": "lvmthin"}]));
+    api.insert(
+        "/storage".into(),
+        json!([{"storage": "local-lvm", "type": "lvmthin"}]),
+    );
     api.insert(
         "/cluster/options".into(),
         json!({"crs": {"ha": "static"}, "fencing": "both"}),
@@ -97,7 +104,8 @@ async fn every_remediation_snippet_validates_against_the_provider_schema() -> Re
         all.extend(found.into_iter().map(|s| (path.clone(), s)));
     }
     assert!(
-        all.iter().any(|(p, s)| p.ends_with("held-out.json") && s.contains("resource-affinity")),
+        all.iter()
+            .any(|(p, s)| p.ends_with("held-out.json") && s.contains("resource-affinity")),
         "the held-out cluster's co-located replicas get a resource-affinity rule"
     );
     assert!(
@@ -119,10 +127,16 @@ async fn every_remediation_snippet_validates_against_the_provider_schema() -> Re
             let required = "terraform {\n  required_providers {\n    pveha = {\n      source = \"pveha/pveha\"\n    }\n  }\n}\n\n";
             std::fs::write(module.join("main.tf"), format!("{required}{snippet}"))
                 .context("writing a snippet module")?;
-            root.push_str(&format!("\nmodule \"m{i}\" {{\n  source = \"./m{i}\"\n}}\n"));
+            root.push_str(&format!(
+                "\nmodule \"m{i}\" {{\n  source = \"./m{i}\"\n}}\n"
+            ));
             validated += 1;
         }
-        assert!(validated >= all.len() / 2, "{validated} of {} validated", all.len());
+        assert!(
+            validated >= all.len() / 2,
+            "{validated} of {} validated",
+            all.len()
+        );
         // Modules appeared since the probe's init: init again so Terraform installs them, then validate.
         w.write_config(&root);
         w.init().await;
