@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use pveha_model::{HaModel, Sid};
 use pveha_placement::{
-    Cluster, CrmState, Node, NodeAffinity, Recoverer, ResourceAffinity, Service,
+    Cluster, CrmState, Node, NodeAffinity, NodeStats, Recoverer, ResourceAffinity, Scheduler,
+    Service, ServiceStats,
 };
 
 use crate::report::NodeFailureImpact;
@@ -21,7 +22,8 @@ use crate::view::ClusterView;
 /// failed node's HA lock (pve-api.md §11, "about two minutes").
 pub const RECOVERY_SECONDS: u64 = 120;
 
-/// The placement model's view of the cluster.
+/// The placement model's view of the cluster, with the CRS the cluster runs (`dynamic` is not modelled and is
+/// scheduled as basic; [`note_scheduler`] says so).
 pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
     let nodes = view
         .nodes
@@ -29,7 +31,10 @@ pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
         .map(|n| Node {
             name: n.name.clone(),
             online: n.online,
-            stats: None,
+            stats: (n.maxcpu > 0.0 && n.maxmem > 0).then_some(NodeStats {
+                cpus: n.maxcpu,
+                memory: n.maxmem,
+            }),
         })
         .collect();
     let mut services = BTreeMap::new();
@@ -77,7 +82,7 @@ pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
                 state,
                 target: h.target.clone(),
                 failback,
-                stats: None,
+                stats: view.guest(sid).and_then(service_stats),
             },
         );
     }
@@ -125,12 +130,97 @@ pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
         resource_affinity,
         non_ha_running,
         count_non_ha: false,
+        scheduler: if view.settings.crs == "static" {
+            Scheduler::Static
+        } else {
+            Scheduler::Basic
+        },
+        rebalance_on_start: view.settings.rebalance_on_start,
         ..Cluster::default()
+    }
+}
+
+/// What the static CRS reads of a guest (upstream's `static_service_stats`): CPUs are `vcpus`, else
+/// `cores` × `sockets` (a VM's defaults are 1 and 1; a container without `cores` may use every CPU, 0 here),
+/// capped by `cpulimit` when set; memory is the configured MiB, else the inventory's limit. `None` without a config.
+fn service_stats(guest: &crate::view::Guest) -> Option<ServiceStats> {
+    let config = guest.config.as_ref()?;
+    let number = |key: &str| {
+        config
+            .other
+            .get(key)
+            .and_then(|v| match v {
+                serde_json::Value::Number(n) => n.as_f64(),
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+    };
+    let mut cpus = match guest.sid.kind {
+        pveha_model::GuestKind::Vm => number("vcpus")
+            .filter(|v| *v > 0.0)
+            .unwrap_or_else(|| number("cores").unwrap_or(1.0) * number("sockets").unwrap_or(1.0)),
+        pveha_model::GuestKind::Ct => number("cores").unwrap_or(0.0),
+    };
+    if let Some(limit) = number("cpulimit").filter(|l| *l > 0.0) {
+        cpus = if cpus > 0.0 { cpus.min(limit) } else { limit };
+    }
+    let memory = config
+        .memory
+        .and_then(|mib| mib.checked_mul(1 << 20))
+        .unwrap_or(guest.maxmem);
+    Some(ServiceStats {
+        maxcpu: cpus,
+        maxmem: memory,
+    })
+}
+
+/// A note when the predictions do not use the cluster's CRS mode.
+pub(crate) fn note_scheduler(view: &ClusterView, cluster: &Cluster, notes: &mut Vec<String>) {
+    let crs = view.settings.crs.as_str();
+    let unmodelled = match crs {
+        "dynamic" => true,
+        "static" => !cluster.uses_static(),
+        _ => false,
+    };
+    if unmodelled {
+        notes.push(format!(
+            "the cluster runs crs: ha={crs}, which the placement model cannot follow here: node-failure and reboot predictions use the basic scheduler"
+        ));
     }
 }
 
 /// HA services (sids) that would find no recovery node, per failed node.
 pub(crate) type Unplaced = BTreeMap<String, Vec<String>>;
+
+/// Guests by node and running replicas per service, which every node's prediction reads.
+pub(crate) struct GuestIndex<'a> {
+    /// Node → indexes into `view.guests`.
+    pub on_node: HashMap<&'a str, Vec<usize>>,
+    /// Service index → running members in the whole cluster.
+    pub running_total: Vec<usize>,
+    /// Node → memory of its running guests, bytes.
+    pub committed: BTreeMap<&'a str, u64>,
+}
+
+/// Indexes the guests once for all nodes' predictions.
+pub(crate) fn guest_index<'a>(view: &'a ClusterView, services: &Services) -> GuestIndex<'a> {
+    let mut index = GuestIndex {
+        on_node: HashMap::new(),
+        running_total: vec![0; services.list.len()],
+        committed: BTreeMap::new(),
+    };
+    for (i, g) in view.guests.iter().enumerate() {
+        index.on_node.entry(g.node.as_str()).or_default().push(i);
+        if g.running {
+            *index.committed.entry(g.node.as_str()).or_default() += g.maxmem;
+            if let Some(&s) = services.of_guest.get(&g.sid) {
+                index.running_total[s] += 1;
+            }
+        }
+    }
+    index
+}
 
 /// The impact of each online node's failure, in node order, and the HA services that would find no node.
 pub(crate) fn node_failure_impact(
@@ -139,18 +229,11 @@ pub(crate) fn node_failure_impact(
     cluster: &Cluster,
 ) -> (Vec<NodeFailureImpact>, Unplaced) {
     let recoverer = Recoverer::new(cluster);
-    let mut committed: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut on_node: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut running_total: Vec<usize> = vec![0; services.list.len()];
-    for (i, g) in view.guests.iter().enumerate() {
-        on_node.entry(g.node.as_str()).or_default().push(i);
-        if g.running {
-            *committed.entry(g.node.as_str()).or_default() += g.maxmem;
-            if let Some(&s) = services.of_guest.get(&g.sid) {
-                running_total[s] += 1;
-            }
-        }
-    }
+    let GuestIndex {
+        on_node,
+        running_total,
+        committed,
+    } = guest_index(view, services);
 
     let mut out = Vec::new();
     let mut unplaced = Unplaced::new();

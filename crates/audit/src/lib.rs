@@ -1,18 +1,21 @@
 //! pveha-audit: the HA audit engine. A pure function from a `pveha-snapshot/1` cluster snapshot and [`Options`] to a
-//! [`Report`]: findings with stable codes and remediation (prose and HCL), HA distribution, node-failure impact
-//! (predicted with `pveha-placement`) and an overall risk.
+//! [`Report`]: findings with stable codes and remediation (prose, and the objects that fix them as data in
+//! [`remediation`]), HA distribution, node-failure and planned-reboot impact (predicted with `pveha-placement`)
+//! and an overall risk. The engine knows no Terraform: rendering remediation as HCL is the provider's.
 //!
 //! No I/O, no async, no clock: time comes from the snapshot's `captured_at`. Odd cluster data never fails an audit;
 //! it becomes a note in the report. Only building the typed cluster view from the snapshot can fail.
 
 mod findings;
-mod hcl;
 pub mod impact;
 mod markdown;
 mod options;
+pub mod reboot;
+pub mod remediation;
 mod report;
 pub mod risk;
 mod services;
+mod settings;
 mod view;
 
 use std::collections::BTreeMap;
@@ -21,8 +24,10 @@ use pveha_model::Snapshot;
 
 pub use findings::{catalog_entry, CATALOG};
 pub use options::{parse_duration, AuditError, Options};
+pub use remediation::{Action, Object, Remediation};
 pub use report::{
-    Counts, Finding, Header, NodeDistribution, NodeFailureImpact, Report, Risk, Severity,
+    Counts, Finding, Header, NodeDistribution, NodeFailureImpact, NodeRebootImpact, Report, Risk,
+    Severity,
 };
 
 use view::ClusterView;
@@ -36,11 +41,15 @@ pub fn audit(snapshot: &Snapshot, options: &Options) -> Result<Report, AuditErro
     let distribution = distribution(&view);
     let cluster = impact::placement_cluster(&view);
     let (node_failure_impact, unplaced) = impact::node_failure_impact(&view, &services, &cluster);
+    let node_reboot_impact = reboot::node_reboot_impact(&view, &services, &cluster);
+    impact::note_scheduler(&view, &cluster, &mut notes);
     let ctx = findings::Ctx {
         view: &view,
         services: &services,
         options,
         impact: &node_failure_impact,
+        reboot: &node_reboot_impact,
+        cluster: &cluster,
         distribution: &distribution,
         unplaced: &unplaced,
     };
@@ -51,6 +60,7 @@ pub fn audit(snapshot: &Snapshot, options: &Options) -> Result<Report, AuditErro
         findings,
         distribution,
         node_failure_impact,
+        node_reboot_impact,
         notes,
         header: Header {
             cluster: view.cluster_name.clone(),

@@ -1,5 +1,6 @@
 //! The Markdown report, shaped like the seed's hand-written audit: executive summary with the risk, findings by
-//! severity, HA distribution table, node-failure impact table, remediation with HCL, notes. Rendering only.
+//! severity, HA distribution table, node-failure impact table, remediation (with the HCL a caller rendered into
+//! `remediation_hcl`, if any), notes. Rendering only.
 
 use std::fmt::Write;
 
@@ -24,6 +25,19 @@ fn cell<S: AsRef<str>>(items: &[S]) -> String {
         let _ = write!(out, " +{} more", items.len() - CELL_ITEMS);
     }
     out
+}
+
+/// The longest outage of a table row: `none_text` when some service has none (down for good, or until the node is
+/// back), else the maximum in seconds.
+fn worst(rto: &std::collections::BTreeMap<String, Option<u64>>, none_text: &str) -> String {
+    if rto.values().any(Option::is_none) {
+        return none_text.to_string();
+    }
+    rto.values()
+        .flatten()
+        .max()
+        .map(|s| format!("{s} s"))
+        .unwrap_or_else(|| "—".to_string())
 }
 
 fn heading(severity: Severity) -> &'static str {
@@ -142,26 +156,39 @@ impl Report {
                 .iter()
                 .map(|(s, n)| format!("{s}→{n}"))
                 .collect();
-            let worst = if i.rto_seconds.values().any(Option::is_none) {
-                "down".to_string()
-            } else {
-                i.rto_seconds
-                    .values()
-                    .flatten()
-                    .max()
-                    .map(|s| format!("{s} s"))
-                    .unwrap_or_else(|| "—".to_string())
-            };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {worst} |",
+                "| {} | {} | {} | {} | {} |",
                 i.node,
                 cell(&recovered),
                 cell(&i.down),
-                cell(&i.lost_services)
+                cell(&i.lost_services),
+                worst(&i.rto_seconds, "down")
             );
         }
         md.push('\n');
+
+        md.push_str("## Planned reboot\n\n");
+        md.push_str("| If this node reboots | Policy | Frozen | Migrated | Recovered | Down | Services lost | Worst outage |\n");
+        md.push_str("|----------------------|--------|--------|----------|-----------|------|---------------|--------------|\n");
+        for i in &self.node_reboot_impact {
+            let arrows = |m: &std::collections::BTreeMap<String, String>| -> Vec<String> {
+                m.iter().map(|(s, n)| format!("{s}→{n}")).collect()
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                i.node,
+                i.policy,
+                cell(&i.frozen),
+                cell(&arrows(&i.migrated)),
+                cell(&arrows(&i.recovered)),
+                cell(&i.down),
+                cell(&i.lost_services),
+                worst(&i.rto_seconds, "until back")
+            );
+        }
+        md.push_str("\nOutage: 0 when a replica keeps running or a VM live-migrates; a relocated container restarts on its target; a recovered service waits for fencing; frozen and unmanaged guests are down until the node is back.\n\n");
 
         let fixes: Vec<_> = self
             .findings

@@ -101,8 +101,12 @@ pub struct Finding {
     pub subjects: Vec<String>,
     /// How to fix it, in prose.
     pub remediation: String,
-    /// The pveha resources that fix it, as HCL, when Terraform can.
+    /// The fix rendered for the reader (the Terraform provider writes HCL for its resources here); the engine
+    /// leaves it empty and describes the fix in `remediation_actions`.
     pub remediation_hcl: Option<String>,
+    /// The objects that fix it, as data; empty when no HA object can.
+    #[serde(default)]
+    pub remediation_actions: Vec<crate::remediation::Remediation>,
 }
 
 /// Number of findings per severity.
@@ -181,6 +185,28 @@ pub struct NodeFailureImpact {
     pub rto_seconds: BTreeMap<String, Option<u64>>,
 }
 
+/// What a planned reboot of one node would do under the cluster's shutdown policy (see [`crate::reboot`] for how
+/// the outage times are derived).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRebootImpact {
+    /// The rebooted node.
+    pub node: String,
+    /// The `shutdown_policy` the prediction uses (`conditional`, `freeze`, `failover` or `migrate`).
+    pub policy: String,
+    /// HA services frozen on the node until it is back.
+    pub frozen: Vec<String>,
+    /// HA services stopped with the node and recovered after fencing: sid → new node.
+    pub recovered: BTreeMap<String, String>,
+    /// HA services migrated (VMs) or relocated (containers) away before the reboot: sid → target node.
+    pub migrated: BTreeMap<String, String>,
+    /// Guests with no running instance until the node is back (frozen, not HA-managed, or with nowhere to go).
+    pub down: Vec<String>,
+    /// Services left with no running replica while the node reboots.
+    pub lost_services: Vec<String>,
+    /// Seconds each affected service has no running replica; null when down until the node is back.
+    pub rto_seconds: BTreeMap<String, Option<u64>>,
+}
+
 /// The audit result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -194,6 +220,8 @@ pub struct Report {
     pub distribution: Vec<NodeDistribution>,
     /// Per online node, what its failure would do.
     pub node_failure_impact: Vec<NodeFailureImpact>,
+    /// Per online node, what a planned reboot would do under the cluster's shutdown policy.
+    pub node_reboot_impact: Vec<NodeRebootImpact>,
     /// What the engine could not read or judge.
     pub notes: Vec<String>,
     /// Report header facts (cluster, version, time), used by the Markdown rendering.

@@ -31,6 +31,7 @@ mod tests {
             subjects: Vec::new(),
             remediation: String::new(),
             remediation_hcl: None,
+            remediation_actions: Vec::new(),
         }
     }
 

@@ -1,13 +1,20 @@
 //! The engine's typed view of a cluster, built once from a snapshot: nodes, guests, HA services with their CRM
-//! state, groups, rules, backups, storage and journals, indexed for the findings. Building it is the only step of
-//! an audit that may fail (a required path missing or malformed); anything odd below that level becomes a note.
+//! state, groups, rules, backups, storage, journals and the datacenter's HA settings, indexed for the findings.
+//! Building it is the only step of an audit that may fail, and only when `/cluster/resources` (the inventory) is
+//! missing or not a list: every optional path, and every single entry of a list, that does not parse is left out
+//! with a note.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use pveha_model::{
-    BackupJob, GuestConfig, HaGroup, HaModel, HaRule, Sid, Snapshot, SnapshotError, StorageConfig,
+    BackupJob, ClusterResource, GuestConfig, HaGroup, HaModel, HaResource, HaRule, HaStatusEntry,
+    ReplicationJob, Sid, Snapshot, SnapshotError, StorageConfig,
 };
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use time::OffsetDateTime;
+
+use crate::settings::HaSettings;
 
 /// One cluster node.
 #[derive(Debug, Clone)]
@@ -15,6 +22,8 @@ pub(crate) struct NodeInfo {
     pub name: String,
     pub online: bool,
     pub maxmem: u64,
+    /// CPU count (0 when unknown).
+    pub maxcpu: f64,
 }
 
 /// One guest of the inventory.
@@ -70,16 +79,28 @@ pub(crate) struct ClusterView {
     /// VMIDs with an enabled replication job.
     pub replicated: HashSet<u64>,
     pub journals: BTreeMap<String, Vec<String>>,
+    /// `datacenter.cfg`'s HA settings, defaults applied.
+    pub settings: HaSettings,
     /// Things the engine could not read or judge.
     pub notes: Vec<String>,
 }
 
 impl ClusterView {
-    /// Builds the view; fails only when a required path is missing or malformed.
+    /// Builds the view; fails only when the inventory (`/cluster/resources`) is missing or not a list.
     pub fn from_snapshot(snapshot: &Snapshot) -> Result<ClusterView, SnapshotError> {
         let mut notes = Vec::new();
-        let resources = snapshot.resources()?;
-        let status = snapshot.cluster_status()?;
+        let resources: Vec<ClusterResource> = match snapshot.api.get("/cluster/resources") {
+            None | Some(Value::Null) => return Err(SnapshotError::Missing("/cluster/resources")),
+            Some(Value::Array(_)) => lenient(snapshot, "/cluster/resources", &mut notes),
+            Some(_) => {
+                return Err(SnapshotError::Malformed {
+                    path: "/cluster/resources".into(),
+                    message: "not a list".into(),
+                })
+            }
+        };
+        let status: Vec<pveha_model::ClusterStatusEntry> =
+            lenient(snapshot, "/cluster/status", &mut notes);
 
         let captured_at = match snapshot.captured_at.as_deref() {
             None => {
@@ -112,6 +133,10 @@ impl ClusterView {
                     name,
                     online,
                     maxmem: r.maxmem.unwrap_or(0),
+                    maxcpu: r
+                        .maxcpu
+                        .filter(|c| c.is_finite() && *c > 0.0)
+                        .unwrap_or(0.0),
                 },
             );
         }
@@ -128,6 +153,7 @@ impl ClusterView {
                         name: entry.name.clone(),
                         online: false,
                         maxmem: 0,
+                        maxcpu: 0.0,
                     });
                     // Membership is the truth for "online"; RRD-based resource status can lag.
                     if let Some(online) = entry.online {
@@ -158,6 +184,7 @@ impl ClusterView {
                         name: node.clone(),
                         online: false,
                         maxmem: 0,
+                        maxcpu: 0.0,
                     },
                 );
                 notes.push(format!(
@@ -203,9 +230,9 @@ impl ClusterView {
             .map(|(i, g)| (u64::from(g.sid.vmid), i))
             .collect();
 
-        let crm = crm_states(snapshot);
+        let crm = crm_states(snapshot, &mut notes);
         let mut ha = Vec::new();
-        for r in snapshot.ha_resources()? {
+        for r in lenient::<HaResource>(snapshot, "/cluster/ha/resources", &mut notes) {
             let request_state = match r.state.as_deref() {
                 None | Some("enabled") => "started".to_string(),
                 Some(s) => s.to_string(),
@@ -232,19 +259,17 @@ impl ClusterView {
         }
         let ha = HaMap::new(ha);
 
-        let groups = snapshot
-            .ha_groups()?
+        let groups = lenient::<HaGroup>(snapshot, "/cluster/ha/groups", &mut notes)
             .into_iter()
             .map(|g| (g.group.clone(), g))
             .collect();
-        let rules = snapshot.ha_rules()?;
-        let storage = snapshot
-            .storage()?
+        let rules = lenient::<HaRule>(snapshot, "/cluster/ha/rules", &mut notes);
+        let storage = lenient::<StorageConfig>(snapshot, "/storage", &mut notes)
             .into_iter()
             .map(|s| (s.storage.clone(), s))
             .collect();
-        let replicated = snapshot
-            .replication()?
+        let backups = lenient::<BackupJob>(snapshot, "/cluster/backup", &mut notes);
+        let replicated = lenient::<ReplicationJob>(snapshot, "/cluster/replication", &mut notes)
             .into_iter()
             .filter(|j| j.disable != Some(true))
             .filter_map(|j| j.guest.or_else(|| j.id.split('-').next()?.parse().ok()))
@@ -261,6 +286,8 @@ impl ClusterView {
             }
         }
 
+        let settings = HaSettings::from_options(&snapshot.cluster_options(), &mut notes);
+
         Ok(ClusterView {
             model: snapshot.ha_model(),
             pve_version: snapshot.pve_version.clone(),
@@ -274,10 +301,11 @@ impl ClusterView {
             ha,
             groups,
             rules,
-            backups: snapshot.backup_jobs()?,
+            backups,
             storage,
             replicated,
             journals,
+            settings,
             notes,
         })
     }
@@ -375,6 +403,45 @@ impl<'a> IntoIterator for &'a HaMap {
     }
 }
 
+/// A list path read entry by entry: entries that do not parse are left out, and a value that is not a list is not
+/// read; either way the report says so in a note instead of failing.
+fn lenient<T: DeserializeOwned>(
+    snapshot: &Snapshot,
+    path: &str,
+    notes: &mut Vec<String>,
+) -> Vec<T> {
+    match snapshot.api.get(path) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut first_error = None;
+            let mut bad = 0usize;
+            let out = items
+                .iter()
+                .filter_map(|v| match T::deserialize(v) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        bad += 1;
+                        first_error.get_or_insert_with(|| e.to_string());
+                        None
+                    }
+                })
+                .collect();
+            if let Some(e) = first_error {
+                notes.push(format!(
+                    "{bad} entry(ies) of {path} in the snapshot are malformed and were left out (first: {e})"
+                ));
+            }
+            out
+        }
+        Some(_) => {
+            notes.push(format!(
+                "{path} in the snapshot is not a list and was not read"
+            ));
+            Vec::new()
+        }
+    }
+}
+
 fn is_empty_json(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::Null => true,
@@ -388,17 +455,16 @@ fn is_empty_json(v: &serde_json::Value) -> bool {
 type CrmEntry = (Option<String>, Option<String>, Option<String>);
 
 /// CRM state, node and target per sid: `manager_status` first (it has targets), else `status/current`.
-fn crm_states(snapshot: &Snapshot) -> HashMap<String, CrmEntry> {
+fn crm_states(snapshot: &Snapshot, notes: &mut Vec<String>) -> HashMap<String, CrmEntry> {
     let mut out: HashMap<String, CrmEntry> = HashMap::new();
-    if let Ok(entries) = snapshot.ha_status() {
-        for e in entries.into_iter().filter(|e| e.kind == "service") {
-            let sid = e
-                .sid
-                .clone()
-                .or_else(|| e.id.strip_prefix("service:").map(str::to_string));
-            if let Some(sid) = sid {
-                out.insert(sid, (e.crm_state.clone(), e.node.clone(), None));
-            }
+    let entries: Vec<HaStatusEntry> = lenient(snapshot, "/cluster/ha/status/current", notes);
+    for e in entries.into_iter().filter(|e| e.kind == "service") {
+        let sid = e
+            .sid
+            .clone()
+            .or_else(|| e.id.strip_prefix("service:").map(str::to_string));
+        if let Some(sid) = sid {
+            out.insert(sid, (e.crm_state.clone(), e.node.clone(), None));
         }
     }
     let manager = snapshot

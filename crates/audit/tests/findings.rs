@@ -1,39 +1,17 @@
-//! One test per finding code: a small cluster that raises it and the nearest cluster that must not. The last test
-//! checks that every code in the catalog is exercised here, so a new code cannot ship untested.
+//! One test per finding code: a small cluster that raises it and the nearest cluster that must not. A check derives
+//! the codes from `CATALOG` and finds each one exercised in this file, so a new code cannot ship untested.
 
 mod support;
 
 use pveha_audit::{Options, Risk, Severity, CATALOG};
 use serde_json::json;
-use support::{with_code, Cluster, GIB};
+use support::{actions, with_code, Cluster, GIB};
 
-/// Codes exercised below; compared against the catalog.
-const TESTED: &[&str] = &[
-    "replicas-colocated",
-    "rule-violated",
-    "rule-infeasible",
-    "critical-not-ha",
-    "critical-no-onboot",
-    "no-placement-policy",
-    "ha-imbalance",
-    "node-failure-outage",
-    "no-recovery-node",
-    "capacity-after-failure",
-    "rto-target-missed",
-    "ha-service-unhealthy",
-    "node-offline",
-    "quorum-at-risk",
-    "memory-errors",
-    "filesystem-errors",
-    "unclean-shutdown",
-    "no-backup",
-    "local-storage-ha",
-    "startup-ignored-for-ha",
-];
-
-/// Three HA services spread evenly with a group, so the baseline raises nothing about placement.
+/// Three HA services spread evenly with a group, so the baseline raises nothing about placement; the `migrate`
+/// shutdown policy moves them away before a reboot, so it raises nothing about reboots either.
 fn balanced() -> Cluster {
     Cluster::pve8()
+        .policy("migrate")
         .ct(101, "alpha", "pve1")
         .ct(102, "beta", "pve2")
         .ct(103, "gamma", "pve3")
@@ -66,10 +44,11 @@ fn replicas_on_one_node_are_colocated_and_split_ones_are_not() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].subjects, ["traefik", "ct:110", "ct:121", "pve1"]);
     assert_eq!(found[0].severity, Severity::Critical, "critical service");
-    assert!(found[0]
-        .remediation_hcl
-        .as_deref()
-        .is_some_and(|h| h.contains("pveha_group")));
+    assert!(
+        actions(&found[0]).contains("\"kind\":\"ha_group\""),
+        "{}",
+        actions(&found[0])
+    );
 
     let apart = balanced()
         .ct(110, "traefik", "pve1")
@@ -111,10 +90,11 @@ fn services_option_and_negative_rules_define_replicas_too() {
     let found = with_code(&report, "replicas-colocated");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].subjects[0], "dns-apart");
-    assert!(found[0]
-        .remediation_hcl
-        .as_deref()
-        .is_some_and(|h| h.contains("affinity  = \"negative\"")));
+    assert!(
+        actions(found[0]).contains("\"kind\":\"resource_affinity_rule\",\"name\":\"dns-apart-apart\",\"resources\":[\"ct:201\",\"ct:202\"],\"positive\":false"),
+        "{}",
+        actions(found[0])
+    );
 }
 
 #[test]
@@ -231,10 +211,11 @@ fn critical_guests_need_ha_by_tag_vmid_or_name() {
         with_code(&report, "critical-not-ha")[0].subjects,
         ["ct:110", "ct:120", "ct:130"]
     );
-    assert!(with_code(&report, "critical-not-ha")[0]
-        .remediation_hcl
-        .as_deref()
-        .is_some_and(|h| h.contains("sid          = \"ct:120\"")));
+    assert!(
+        actions(with_code(&report, "critical-not-ha")[0]).contains("\"action\":\"create\",\"kind\":\"ha_resource\",\"sid\":\"ct:120\",\"state\":\"started\""),
+        "{}",
+        actions(with_code(&report, "critical-not-ha")[0])
+    );
 
     let managed = c.ha(110).ha(120).ha(130);
     assert!(with_code(&managed.audit_with(&options), "critical-not-ha").is_empty());
@@ -259,10 +240,12 @@ fn critical_guest_without_ha_or_onboot_is_reported() {
         with_code(&report, "critical-no-onboot")[0].subjects,
         ["ct:110"]
     );
-    assert!(with_code(&report, "critical-no-onboot")[0]
-        .remediation_hcl
-        .as_deref()
-        .is_some_and(|h| h.contains("onboot = true")));
+    assert!(
+        actions(with_code(&report, "critical-no-onboot")[0])
+            .contains("\"kind\":\"guest_startup\",\"sid\":\"ct:110\",\"onboot\":true"),
+        "{}",
+        actions(with_code(&report, "critical-no-onboot")[0])
+    );
     let on = off.clone().config(110, "onboot", json!(1));
     assert!(with_code(&on.audit(), "critical-no-onboot").is_empty());
     assert!(
@@ -293,10 +276,12 @@ fn ha_without_groups_or_rules_has_no_placement_policy() {
 
     let pve9 = Cluster::pve9().ct(101, "a", "pve1").ha(101);
     let report = pve9.audit();
-    assert!(with_code(&report, "no-placement-policy")[0]
-        .remediation_hcl
-        .as_deref()
-        .is_some_and(|h| h.contains("node-affinity")));
+    assert!(
+        actions(with_code(&report, "no-placement-policy")[0])
+            .contains("\"kind\":\"node_affinity_rule\""),
+        "{}",
+        actions(with_code(&report, "no-placement-policy")[0])
+    );
     let ruled = pve9.rule(json!({"rule": "r", "type": "node-affinity", "resources": "ct:101", "nodes": "pve1:2,pve2"}));
     assert!(with_code(&ruled.audit(), "no-placement-policy").is_empty());
 }
@@ -310,10 +295,11 @@ fn uneven_ha_counts_are_an_imbalance_beyond_tolerance() {
     let report = c.audit();
     let found = with_code(&report, "ha-imbalance");
     assert_eq!(found.len(), 1, "5/1/1");
-    assert!(found[0]
-        .remediation_hcl
-        .as_deref()
-        .is_some_and(|h| h.contains("node = \"pve2\"")));
+    assert!(
+        actions(found[0]).contains("\"action\":\"update\",\"kind\":\"ha_resource\""),
+        "{}",
+        actions(found[0])
+    );
     let loose = Options {
         balance_tolerance_percent: 500.0,
         ..Options::default()
@@ -706,14 +692,128 @@ fn startup_settings_on_ha_guests_are_noted_as_ignored() {
 }
 
 #[test]
+fn a_reboot_that_freezes_or_holds_every_replica_is_an_outage() {
+    // The default policy (conditional) freezes a rebooted node's HA services: each single-instance service is down.
+    let report = balanced().option("ha", json!({})).audit();
+    let found = with_code(&report, "reboot-outage");
+    assert_eq!(found.len(), 3, "one per node: {found:#?}");
+    assert_eq!(found[0].subjects, ["pve1", "alpha"]);
+    assert_eq!(found[0].severity, Severity::Medium);
+    assert!(
+        actions(found[0]).contains("\"kind\":\"ha_settings\",\"shutdown_policy\":\"migrate\""),
+        "{}",
+        actions(found[0])
+    );
+    let pve1 = report.node_reboot_impact.iter().find(|i| i.node == "pve1");
+    assert_eq!(pve1.map(|i| i.policy.as_str()), Some("conditional"));
+    assert_eq!(
+        pve1.map(|i| i.frozen.clone()),
+        Some(vec!["ct:101".to_string()])
+    );
+    assert_eq!(
+        pve1.map(|i| i.lost_services.clone()),
+        Some(vec!["alpha".to_string()])
+    );
+    assert_eq!(
+        pve1.and_then(|i| i.rto_seconds.get("alpha").copied()),
+        Some(None)
+    );
+
+    // Under migrate the HA manager relocates the container first: a restart, not an outage.
+    let report = balanced().audit();
+    assert!(with_code(&report, "reboot-outage").is_empty());
+    let pve1 = report.node_reboot_impact.iter().find(|i| i.node == "pve1");
+    let migrated = pve1.map(|i| i.migrated.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(migrated, Some(vec!["ct:101".to_string()]));
+    assert_eq!(
+        pve1.and_then(|i| i.rto_seconds.get("alpha").copied()),
+        Some(Some(pveha_audit::reboot::CT_RELOCATE_SECONDS))
+    );
+
+    // Even under migrate, replicas outside HA that share the node go down with it; high when critical.
+    let together = balanced()
+        .ct(110, "traefik", "pve1")
+        .ct(121, "traefik-2", "pve1")
+        .tag(110, "critical");
+    let report = together.audit();
+    let found = with_code(&report, "reboot-outage");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].subjects, ["pve1", "traefik"]);
+    assert_eq!(found[0].severity, Severity::High);
+    let fix = actions(found[0]);
+    assert!(
+        !fix.contains("ha_settings"),
+        "the policy is already migrate: {fix}"
+    );
+    assert!(fix.contains("\"kind\":\"ha_group\""), "{fix}");
+    let apart = balanced()
+        .ct(110, "traefik", "pve1")
+        .ct(121, "traefik-2", "pve2")
+        .tag(110, "critical");
+    assert!(with_code(&apart.audit(), "reboot-outage").is_empty());
+}
+
+#[test]
+fn a_crs_mode_the_model_cannot_follow_is_noted() {
+    let dynamic = balanced().option("crs", json!({"ha": "dynamic"}));
+    let report = dynamic.audit();
+    let found = with_code(&report, "crs-unmodelled");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].severity, Severity::Info);
+    assert_eq!(report.risk, Risk::Low);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("use the basic scheduler")),
+        "{:?}",
+        report.notes
+    );
+    // Static without a node's memory figure cannot be scored either.
+    let mut blind = balanced().option("crs", json!("ha=static"));
+    blind.nodes[0].2 = 0;
+    assert_eq!(with_code(&blind.audit(), "crs-unmodelled").len(), 1);
+    // Static with every figure is modelled; basic always is.
+    let modelled = balanced().option("crs", json!({"ha": "static"}));
+    assert!(with_code(&modelled.audit(), "crs-unmodelled").is_empty());
+    assert!(with_code(&balanced().audit(), "crs-unmodelled").is_empty());
+}
+
+#[test]
+fn hardware_fencing_cannot_be_verified() {
+    for mode in ["hardware", "both"] {
+        let report = balanced().option("fencing", json!(mode)).audit();
+        let found = with_code(&report, "fencing-hardware-unverified");
+        assert_eq!(found.len(), 1, "{mode}");
+        assert_eq!(found[0].severity, Severity::Medium);
+        assert!(found[0].detail.contains("fence.cfg"));
+    }
+    let watchdog = balanced().option("fencing", json!("watchdog"));
+    assert!(with_code(&watchdog.audit(), "fencing-hardware-unverified").is_empty());
+}
+
+#[test]
 fn every_catalog_code_is_unique_documented_and_tested_here() {
+    // The catalog is the list: each of its codes must be named by a raised and a not-raised assertion below, which
+    // is at least two mentions in this file outside this check.
+    let source = include_str!("findings.rs");
+    let check = source
+        .find("fn every_catalog_code_is_unique_documented_and_tested_here")
+        .unwrap_or(source.len());
+    let tests = &source[..check];
     let mut codes: Vec<&str> = CATALOG.iter().map(|e| e.0).collect();
     codes.sort();
-    let mut tested = TESTED.to_vec();
-    tested.sort();
-    assert_eq!(codes, tested);
     codes.dedup();
     assert_eq!(codes.len(), CATALOG.len(), "duplicate code");
+    let untested: Vec<&str> = codes
+        .iter()
+        .copied()
+        .filter(|code| tests.matches(&format!("\"{code}\"")).count() < 2)
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "catalog codes not exercised here: {untested:?}"
+    );
     for (code, _, raised_when, fix) in CATALOG {
         assert!(
             code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
@@ -747,6 +847,7 @@ fn report_json_uses_the_data_source_field_names() {
             "counts",
             "distribution",
             "node_failure_impact",
+            "node_reboot_impact",
             "notes"
         ]
     );
@@ -765,7 +866,8 @@ fn report_json_uses_the_data_source_field_names() {
             "detail",
             "subjects",
             "remediation",
-            "remediation_hcl"
+            "remediation_hcl",
+            "remediation_actions"
         ]
     );
     assert_eq!(

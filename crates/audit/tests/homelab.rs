@@ -216,3 +216,48 @@ fn pve8_homelab_after_the_blueprint_keeps_only_hardware_and_storage_findings() -
     );
     Ok(())
 }
+
+#[test]
+fn a_reboot_of_proxmox_takes_traefik_down_before_the_blueprint_and_not_after() -> anyhow::Result<()>
+{
+    let before = audit(&fixture("cluster-pve8.json")?, &Options::default())?;
+    let outage = finding(&before, "reboot-outage");
+    let proxmox = outage.iter().find(|f| f.subjects[0] == "proxmox");
+    assert!(
+        proxmox.is_some_and(|f| f.subjects.contains(&"traefik".to_string())),
+        "{outage:#?}"
+    );
+    let impact = before
+        .node_reboot_impact
+        .iter()
+        .find(|i| i.node == "proxmox");
+    assert_eq!(impact.map(|i| i.policy.as_str()), Some("conditional"));
+    assert!(impact.is_some_and(|i| i.lost_services.contains(&"traefik".to_string())));
+
+    let mut after = blueprint(fixture("cluster-pve8.json")?);
+    after.api.insert(
+        "/cluster/options".into(),
+        json!({"keyboard": "en-us", "crs": {"ha": "basic"}, "ha": {"shutdown_policy": "migrate"}}),
+    );
+    let report = audit(&after, &Options::default())?;
+    assert!(
+        !report.has("reboot-outage"),
+        "{:#?}",
+        finding(&report, "reboot-outage")
+    );
+    let impact = report
+        .node_reboot_impact
+        .iter()
+        .find(|i| i.node == "proxmox");
+    assert_eq!(impact.map(|i| i.policy.as_str()), Some("migrate"));
+    assert!(impact.is_some_and(|i| i.frozen.is_empty() && !i.migrated.is_empty()));
+    assert!(impact.is_some_and(|i| !i.lost_services.contains(&"traefik".to_string())));
+
+    // The blueprint without the policy still freezes proxmox's HA services on a reboot: the policy is the fix.
+    let frozen = audit(
+        &blueprint(fixture("cluster-pve8.json")?),
+        &Options::default(),
+    )?;
+    assert!(frozen.has("reboot-outage"));
+    Ok(())
+}

@@ -159,6 +159,8 @@ pub fn run(args: AuditArgs) -> i32 {
         }
     };
     report.notes.extend(warnings);
+    // The HCL comes from the provider's renderer, so it matches what the `pveha_audit` data source shows.
+    terraform_provider_pveha::remediation::fill(&mut report);
     let text = match args.format {
         Format::Markdown => report.to_markdown(),
         Format::Json => {

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use pveha_audit::{Finding, NodeDistribution, NodeFailureImpact, Options, Report, Severity};
-use pveha_pve::snapshot::{capture, CaptureOptions};
+use pveha_audit::{
+    Finding, NodeDistribution, NodeFailureImpact, NodeRebootImpact, Options, Report, Severity,
+};
+use pveha_pve::snapshot::{capture, Capture, CaptureOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{async_trait, Context, DataSource, Diagnostics, ReadDataRequest, Value};
@@ -16,7 +18,7 @@ use crate::diag;
 use crate::provider::Pve;
 
 /// An HA audit of the cluster, computed at every read: findings with stable codes, severity and
-/// remediation (prose and HCL), HA distribution, what each node's failure would do, an overall risk and
+/// remediation (prose and HCL), HA distribution, what each node's failure or planned reboot would do, an overall risk and
 /// the Markdown report. Findings of severity `critical` are shown as warnings in `plan` output; set
 /// `fail_on` to make `plan` fail on findings at or above a severity. The finding codes are listed in the
 /// findings catalog guide.
@@ -66,8 +68,11 @@ pub struct AuditModel {
     /// For each online node, what its failure would do.
     #[schemars(extend("x-tf-computed" = true))]
     pub node_failure_impact: Value<Vec<ImpactModel>>,
+    /// For each online node, what a planned reboot would do under the cluster's `shutdown_policy`.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub node_reboot_impact: Value<Vec<RebootImpactModel>>,
     /// The whole audit as a Markdown report (executive summary, findings, distribution, node-failure impact,
-    /// remediation with HCL), e.g. for `local_file` or a CI artifact.
+    /// planned reboot, remediation with HCL), e.g. for `local_file` or a CI artifact.
     #[schemars(extend("x-tf-computed" = true))]
     pub report: Value<String>,
     /// What the audit could not read or judge (paths that could not be captured, odd data).
@@ -168,6 +173,37 @@ pub struct ImpactModel {
     pub rto_seconds: BTreeMap<String, Option<u64>>,
 }
 
+/// What a planned reboot of one node would do.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RebootImpactModel {
+    /// The rebooted node.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub node: String,
+    /// The shutdown policy the prediction uses: `conditional` (the default), `freeze`, `failover` or `migrate`.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub policy: String,
+    /// HA services frozen on the node until it is back.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub frozen: Vec<String>,
+    /// HA services stopped with the node and recovered after fencing: sid → new node.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub recovered: BTreeMap<String, String>,
+    /// HA services moved away before the reboot (VMs live-migrate, containers restart on the target): sid → node.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub migrated: BTreeMap<String, String>,
+    /// Guests with no running instance until the node is back (frozen, not HA-managed, or with nowhere to go).
+    #[schemars(extend("x-tf-computed" = true))]
+    pub down: Vec<String>,
+    /// Services left with no running replica while the node reboots.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub lost_services: Vec<String>,
+    /// Seconds each affected service has no running replica: 0 when a replica keeps running or a VM
+    /// live-migrates, about 30 for a relocated container, about 120 for a service recovered after fencing, null
+    /// when it is down until the node is back.
+    #[schemars(extend("x-tf-computed" = true))]
+    pub rto_seconds: BTreeMap<String, Option<u64>>,
+}
+
 /// The `pveha_audit` type.
 pub struct AuditDataSource;
 
@@ -211,6 +247,7 @@ impl DataSource for AuditDataSource {
             }
         };
         report.notes.extend(captured.warnings);
+        terraform_provider_pveha::remediation::fill(&mut report);
         findings_to_diagnostics(&report, threshold, diags);
         Some(fill(req.config, &options, &report))
     }
@@ -413,6 +450,7 @@ fn fill(mut m: AuditModel, options: &Options, report: &Report) -> AuditModel {
     });
     m.distribution = Value::Known(report.distribution.iter().map(distribution).collect());
     m.node_failure_impact = Value::Known(report.node_failure_impact.iter().map(impact).collect());
+    m.node_reboot_impact = Value::Known(report.node_reboot_impact.iter().map(reboot).collect());
     m.report = Value::Known(report.to_markdown());
     m.notes = Value::Known(report.notes.clone());
     m
@@ -452,6 +490,19 @@ fn impact(i: &NodeFailureImpact) -> ImpactModel {
     }
 }
 
+fn reboot(i: &NodeRebootImpact) -> RebootImpactModel {
+    RebootImpactModel {
+        node: i.node.clone(),
+        policy: i.policy.clone(),
+        frozen: i.frozen.clone(),
+        recovered: i.recovered.clone(),
+        migrated: i.migrated.clone(),
+        down: i.down.clone(),
+        lost_services: i.lost_services.clone(),
+        rto_seconds: i.rto_seconds.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tfplugin::Severity as DiagSeverity;
@@ -474,6 +525,7 @@ mod tests {
             counts: Value::Null,
             distribution: Value::Null,
             node_failure_impact: Value::Null,
+            node_reboot_impact: Value::Null,
             report: Value::Null,
             notes: Value::Null,
         }
@@ -488,6 +540,7 @@ mod tests {
             subjects: vec!["ct:110".into()],
             remediation: "fix it".into(),
             remediation_hcl: None,
+            remediation_actions: Vec::new(),
         }
     }
 
@@ -498,8 +551,97 @@ mod tests {
             findings,
             distribution: Vec::new(),
             node_failure_impact: Vec::new(),
+            node_reboot_impact: Vec::new(),
             notes: Vec::new(),
             header: Default::default(),
+        }
+    }
+
+    /// One remediation step of every kind, with every optional value set.
+    fn every_kind_of_remediation() -> Vec<pveha_audit::Remediation> {
+        use pveha_audit::{Action, Object, Remediation};
+        let nodes = BTreeMap::from([("pve1".to_string(), 2), ("pve2".to_string(), 1)]);
+        let objects = vec![
+            Object::HaResource {
+                sid: "ct:110".into(),
+                state: Some("started".into()),
+                max_restart: Some(3),
+                max_relocate: Some(2),
+                group: Some("g".into()),
+                node: Some("pve1".into()),
+            },
+            Object::HaGroup {
+                name: "g".into(),
+                nodes: nodes.clone(),
+                restricted: true,
+                comment: "c".into(),
+            },
+            Object::NodeAffinityRule {
+                name: "n".into(),
+                resources: vec!["ct:110".into()],
+                nodes,
+                comment: "c".into(),
+            },
+            Object::ResourceAffinityRule {
+                name: "r".into(),
+                resources: vec!["ct:110".into(), "ct:121".into()],
+                positive: false,
+                comment: "c".into(),
+            },
+            Object::GuestStartup {
+                sid: "ct:110".into(),
+                onboot: true,
+            },
+            Object::HaSettings {
+                shutdown_policy: Some("migrate".into()),
+            },
+        ];
+        objects
+            .into_iter()
+            .map(|object| Remediation {
+                action: Action::Create,
+                object,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_attribute_the_remediation_renderer_writes_is_served_and_settable() {
+        use tfplugin::Provider as _;
+        let served: BTreeMap<String, tfplugin::Schema> = crate::provider::Pveha
+            .resources()
+            .iter()
+            .filter_map(|r| Some((r.type_name().to_string(), r.schema().ok()?)))
+            .collect();
+        let text = terraform_provider_pveha::remediation::hcl(&every_kind_of_remediation())
+            .unwrap_or_default();
+        let mut kind = String::new();
+        let mut written = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("resource \"") {
+                kind = rest.split('"').next().unwrap_or_default().to_string();
+            } else if let Some((attribute, _)) =
+                line.strip_prefix("  ").and_then(|l| l.split_once(" = "))
+            {
+                written.push((kind.clone(), attribute.trim().to_string()));
+            }
+        }
+        assert!(written.len() >= 20, "{text}");
+        for (kind, attribute) in &written {
+            let Some(schema) = served.get(kind) else {
+                // pveha_ha_settings is served once the hasettings work is merged; then this arm must not be hit.
+                assert_eq!(kind, "pveha_ha_settings", "{kind} is not a served resource");
+                continue;
+            };
+            let found = schema
+                .block
+                .attributes
+                .iter()
+                .find(|a| &a.name == attribute);
+            assert!(
+                found.is_some_and(|a| a.required || a.optional),
+                "{kind}.{attribute} is not a settable attribute of the served schema"
+            );
         }
     }
 

@@ -110,7 +110,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
             sids.iter().map(Sid::to_string).collect(),
             None,
-            None,
+            Vec::new(),
         ));
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use pveha_model::Sid;
 
 use super::{finding, gib, short_list, Ctx};
-use crate::hcl;
+use crate::remediation::{self as fix, Remediation};
 use crate::report::{Finding, Severity};
 
 /// At most this many moves are suggested; after them the user re-runs the audit.
@@ -79,9 +79,9 @@ fn imbalance(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         })
         .collect();
     let moves = suggest_moves(ctx, &counts);
-    let hcl_text: Vec<String> = moves
+    let actions: Vec<Remediation> = moves
         .iter()
-        .map(|(sid, to)| hcl::ha_resource_on(sid, to))
+        .map(|(sid, to)| fix::ha_resource_on(sid, to))
         .collect();
     let mut what = Vec::new();
     if count_skewed {
@@ -109,7 +109,7 @@ fn imbalance(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             let listed: Vec<String> = moves.iter().map(|(s, to)| format!("{s} → {to}")).collect();
             format!("Suggested moves: {}.", short_list(&listed, MAX_MOVES))
         }),
-        Some(hcl_text.join("\n")),
+        actions,
     ));
 }
 
@@ -214,7 +214,7 @@ fn after_failure(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
             subjects,
             None,
-            None,
+            Vec::new(),
         ));
     }
 }

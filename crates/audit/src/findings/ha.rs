@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use pveha_model::{HaModel, Sid};
 
 use super::{finding, short_list, Ctx};
-use crate::hcl;
+use crate::remediation::{self as fix, Remediation};
 use crate::report::{Finding, Severity};
 use crate::services::Service;
 
-/// At most this many resources are written into a generated policy; the rest are left to the user.
-const HCL_LIMIT: usize = 50;
+/// At most this many resources are put into a generated fix; the rest are left to the user.
+const ACTION_LIMIT: usize = 50;
 
 /// Runs the family.
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -43,10 +43,10 @@ fn critical_unmanaged(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let described: Vec<String> = not_ha.iter().map(|s| describe(ctx, s)).collect();
-    let hcl_text: Vec<String> = not_ha
+    let actions: Vec<Remediation> = not_ha
         .iter()
-        .take(HCL_LIMIT)
-        .map(|s| hcl::ha_resource(s, None))
+        .take(ACTION_LIMIT)
+        .map(|s| fix::ha_resource(s, None))
         .collect();
     out.push(finding(
         "critical-not-ha",
@@ -58,7 +58,7 @@ fn critical_unmanaged(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         ),
         not_ha.iter().map(Sid::to_string).collect(),
         None,
-        Some(hcl_text.join("\n")),
+        actions,
     ));
 
     let no_onboot: Vec<Sid> = not_ha
@@ -75,10 +75,10 @@ fn critical_unmanaged(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let described: Vec<String> = no_onboot.iter().map(|s| describe(ctx, s)).collect();
-    let hcl_text: Vec<String> = no_onboot
+    let actions: Vec<Remediation> = no_onboot
         .iter()
-        .take(HCL_LIMIT)
-        .map(hcl::guest_onboot)
+        .take(ACTION_LIMIT)
+        .map(fix::guest_onboot)
         .collect();
     out.push(finding(
         "critical-no-onboot",
@@ -90,7 +90,7 @@ fn critical_unmanaged(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         ),
         no_onboot.iter().map(Sid::to_string).collect(),
         None,
-        Some(hcl_text.join("\n")),
+        actions,
     ));
 }
 
@@ -132,7 +132,7 @@ fn no_policy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
     }
     // The generated policy keeps every service where it is now, made explicit: one preference per node.
-    let mut text = String::new();
+    let mut actions = Vec::new();
     let mut written = 0usize;
     for (node, sids) in &by_node {
         let name = format!("prefer-{node}");
@@ -142,7 +142,7 @@ fn no_policy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             .collect();
         let take: Vec<Sid> = sids
             .iter()
-            .take(HCL_LIMIT.saturating_sub(written))
+            .take(ACTION_LIMIT.saturating_sub(written))
             .copied()
             .collect();
         if take.is_empty() {
@@ -152,24 +152,20 @@ fn no_policy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         let comment = format!("Services that belong on {node}; adjust per role.");
         match view.model {
             HaModel::Groups => {
-                text.push_str(&hcl::group(&name, &nodes, false, &comment));
+                actions.push(fix::group(&name, &nodes, false, &comment));
                 for sid in &take {
-                    text.push('\n');
-                    text.push_str(&hcl::ha_resource(sid, Some(&name)));
+                    actions.push(fix::ha_resource(sid, Some(&name)));
                 }
             }
-            HaModel::Rules => {
-                text.push_str(&hcl::node_affinity_rule(&name, &take, &nodes, &comment))
-            }
+            HaModel::Rules => actions.push(fix::node_affinity_rule(&name, &take, &nodes, &comment)),
         }
-        text.push('\n');
     }
-    if written < view.ha.len() {
-        text.push_str(&format!(
-            "# ... and {} more HA resources to place the same way\n",
+    let more = (written < view.ha.len()).then(|| {
+        format!(
+            " The fix places the first {written}; place the other {} the same way.",
             view.ha.len() - written
-        ));
-    }
+        )
+    });
     let kind = if view.model == HaModel::Groups {
         "groups"
     } else {
@@ -184,8 +180,8 @@ fn no_policy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             view.ha.len()
         ),
         Vec::new(),
-        Some(format!("The HCL below makes today's placement explicit with one preference per node; edit it into {kind} per role (the seed's critical-infrastructure, reverse-proxy, databases, applications).")),
-        Some(text.trim_end().to_string() + "\n"),
+        Some(format!("The fix makes today's placement explicit with one preference per node; edit it into {kind} per role (the seed's critical-infrastructure, reverse-proxy, databases, applications).{}", more.unwrap_or_default())),
+        actions,
     ));
 }
 
@@ -213,7 +209,7 @@ fn unhealthy(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
             vec![sid.to_string(), node],
             None,
-            None,
+            Vec::new(),
         ));
     }
 }
@@ -244,7 +240,7 @@ fn outages(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         let node = &impact.node;
         let names: Vec<&str> = lost.iter().map(|s| s.name.as_str()).collect();
         let mut lines = Vec::new();
-        let mut fix: BTreeSet<Sid> = BTreeSet::new();
+        let mut unmanaged: BTreeSet<Sid> = BTreeSet::new();
         for service in &lost {
             let why = if service.members.iter().any(|m| ctx.view.is_ha(m)) {
                 "its HA replicas would find no recovery node"
@@ -253,7 +249,7 @@ fn outages(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             };
             let members: Vec<String> = service.members.iter().map(|m| describe(ctx, m)).collect();
             lines.push(format!("{} ({}): {why}", service.name, members.join(", ")));
-            fix.extend(service.members.iter().filter(|m| !ctx.view.is_ha(m)));
+            unmanaged.extend(service.members.iter().filter(|m| !ctx.view.is_ha(m)));
         }
         let severity = if lost.iter().any(|s| s.critical) {
             Severity::Critical
@@ -262,10 +258,10 @@ fn outages(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         };
         let mut subjects = vec![node.clone()];
         subjects.extend(names.iter().map(|n| n.to_string()));
-        let hcl_text: Vec<String> = fix
+        let actions: Vec<Remediation> = unmanaged
             .iter()
-            .take(HCL_LIMIT)
-            .map(|s| hcl::ha_resource(s, None))
+            .take(ACTION_LIMIT)
+            .map(|s| fix::ha_resource(s, None))
             .collect();
         out.push(finding(
             "node-failure-outage",
@@ -277,7 +273,7 @@ fn outages(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
             subjects,
             Some("Replicated services also need their replicas on separate nodes (see replicas-colocated).".to_string()),
-            Some(hcl_text.join("\n")),
+            actions,
         ));
     }
 }
@@ -305,7 +301,7 @@ fn no_recovery(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         ),
         subjects.into_iter().collect(),
         None,
-        None,
+        Vec::new(),
     ));
 }
 
@@ -360,6 +356,6 @@ fn rto(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         ),
         missed.iter().map(|(n, _, _)| n.to_string()).collect(),
         None,
-        None,
+        Vec::new(),
     ));
 }

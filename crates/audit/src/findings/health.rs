@@ -24,7 +24,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
             offline.iter().map(|n| n.to_string()).collect(),
             None,
-            None,
+            Vec::new(),
         ));
     }
 
@@ -63,6 +63,6 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         what,
         offline.iter().map(|n| n.to_string()).collect(),
         None,
-        None,
+        Vec::new(),
     ));
 }

@@ -220,7 +220,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>, notes: &mut Vec<Strin
                 ),
                 vec![node.clone()],
                 None,
-                None,
+                Vec::new(),
             ));
         }
         if !scan.filesystem.is_empty() {
@@ -245,7 +245,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>, notes: &mut Vec<Strin
                 ),
                 subjects,
                 None,
-                None,
+                Vec::new(),
             ));
         }
         if !scan.unclean.is_empty() {
@@ -260,7 +260,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>, notes: &mut Vec<Strin
                 ),
                 vec![node.clone()],
                 None,
-                None,
+                Vec::new(),
             ));
         }
     }

@@ -7,11 +7,13 @@ pub(crate) mod capacity;
 pub(crate) mod ha;
 pub(crate) mod health;
 pub(crate) mod journal;
+pub(crate) mod lifecycle;
 pub(crate) mod placement;
 pub(crate) mod startup;
 pub(crate) mod storage;
 
 use crate::options::Options;
+use crate::remediation::Remediation;
 use crate::report::{Finding, NodeDistribution, NodeFailureImpact, Severity};
 use crate::services::Services;
 use crate::view::ClusterView;
@@ -22,7 +24,7 @@ pub const CATALOG: &[(&str, Severity, &str, &str)] = &[
         "replicas-colocated",
         Severity::High,
         "Every replica of a service runs on one node (critical when the service is critical).",
-        "Spread the replicas: a negative resource-affinity pveha_rule (PVE 9) or one pveha_group per replica preferring different nodes (PVE 8).",
+        "Spread the replicas: a negative resource-affinity HA rule (PVE 9) or one HA group per replica preferring different nodes (PVE 8).",
     ),
     (
         "rule-violated",
@@ -34,31 +36,31 @@ pub const CATALOG: &[(&str, Severity, &str, &str)] = &[
         "rule-infeasible",
         Severity::Medium,
         "The server lists errors on an HA rule or resource; the HA manager ignores what it cannot apply.",
-        "Fix the rule or resource as the server's message says (see the pveha_rule plan-time checks).",
+        "Fix the rule or resource as the server's message says.",
     ),
     (
         "critical-not-ha",
         Severity::High,
         "A critical guest (by tag, VMID or name pattern) is not HA-managed.",
-        "Add a pveha_resource for each of them.",
+        "Put each of them under HA (an HA resource, started).",
     ),
     (
         "critical-no-onboot",
         Severity::High,
         "A critical guest is neither HA-managed nor started at boot.",
-        "Add a pveha_resource for it, or at least a pveha_guest_startup with onboot = true.",
+        "Put it under HA, or at least turn on onboot in its config.",
     ),
     (
         "no-placement-policy",
         Severity::Medium,
         "HA resources exist but no HA group (PVE 8) or HA rule (PVE 9) places them.",
-        "Describe where services belong with pveha_group (PVE 8) or pveha_rule (PVE 9).",
+        "Describe where services belong with HA groups (PVE 8) or node-affinity HA rules (PVE 9).",
     ),
     (
         "ha-imbalance",
         Severity::Medium,
         "HA services or their memory are spread over the online nodes beyond the balance tolerance.",
-        "Move HA services from the busiest to the idlest nodes (pveha_resource node), or give them node preferences.",
+        "Migrate HA services from the busiest to the idlest nodes, or give them node preferences.",
     ),
     (
         "node-failure-outage",
@@ -138,6 +140,24 @@ pub const CATALOG: &[(&str, Severity, &str, &str)] = &[
         "An HA-managed guest has onboot or startup set, which Proxmox ignores for HA guests.",
         "Remove onboot/startup from HA guests (the HA stack starts them); order dependencies in the services instead.",
     ),
+    (
+        "reboot-outage",
+        Severity::Medium,
+        "A planned reboot of a node would leave a critical, HA-managed or replicated service with no running replica: its HA services are frozen there by the shutdown policy, or its replicas all run there (high when the service is critical).",
+        "Set the datacenter's HA shutdown_policy to migrate, so that a reboot first moves HA services away, and keep replicas on separate nodes under HA.",
+    ),
+    (
+        "crs-unmodelled",
+        Severity::Info,
+        "The cluster's CRS mode (crs: ha=) is dynamic, or static without the CPU and memory figures it scores with: the audit predicts placement with the basic scheduler instead.",
+        "Read the placement predictions as approximate; give nodes and guests their CPU and memory figures (static), or run the basic or static CRS.",
+    ),
+    (
+        "fencing-hardware-unverified",
+        Severity::Medium,
+        "The datacenter's fencing mode is hardware or both, which needs fence devices in /etc/pve/ha/fence.cfg; the API does not show that file, so the audit cannot check that a failed node can be fenced (Proxmox marks these modes experimental).",
+        "Check /etc/pve/ha/fence.cfg on a node and test fencing each node, or set fencing back to watchdog.",
+    ),
 ];
 
 /// The catalog entry of a code.
@@ -153,6 +173,9 @@ pub(crate) struct Ctx<'a> {
     pub services: &'a Services,
     pub options: &'a Options,
     pub impact: &'a [NodeFailureImpact],
+    pub reboot: &'a [crate::report::NodeRebootImpact],
+    /// The placement model's cluster (scheduler, stats).
+    pub cluster: &'a pveha_placement::Cluster,
     pub distribution: &'a [NodeDistribution],
     pub unplaced: &'a crate::impact::Unplaced,
 }
@@ -165,7 +188,7 @@ pub(crate) fn finding(
     detail: String,
     subjects: Vec<String>,
     remediation_extra: Option<String>,
-    hcl: Option<String>,
+    actions: Vec<Remediation>,
 ) -> Finding {
     let base = catalog_entry(code).map(|e| e.3).unwrap_or_default();
     let remediation = match remediation_extra {
@@ -179,13 +202,8 @@ pub(crate) fn finding(
         detail,
         subjects,
         remediation,
-        remediation_hcl: hcl.filter(|h| !h.trim().is_empty()).map(|h| {
-            if h.ends_with('\n') {
-                h
-            } else {
-                h + "\n"
-            }
-        }),
+        remediation_hcl: None,
+        remediation_actions: actions,
     }
 }
 
@@ -210,6 +228,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, notes: &mut Vec<String>) -> Vec<Finding> {
     backup::check(ctx, &mut out);
     storage::check(ctx, &mut out, notes);
     startup::check(ctx, &mut out);
+    lifecycle::check(ctx, &mut out);
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

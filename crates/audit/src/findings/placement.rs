@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use pveha_model::{HaModel, Sid};
 
 use super::{finding, short_list, Ctx};
-use crate::hcl;
+use crate::remediation::{self as fix, Remediation};
 use crate::report::{Finding, Severity};
 use crate::services::{Service, Source};
 
@@ -62,26 +62,25 @@ fn colocated(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
             subjects,
             None,
-            Some(spread_hcl(ctx, service, node)),
+            spread(ctx, service, node),
         ));
     }
 }
 
-/// HCL that puts every replica under HA and keeps the replicas apart.
-fn spread_hcl(ctx: &Ctx<'_>, service: &Service, current: &str) -> String {
-    let mut text = String::new();
+/// The objects that put every replica under HA and keep the replicas apart.
+pub(crate) fn spread(ctx: &Ctx<'_>, service: &Service, current: &str) -> Vec<Remediation> {
+    let mut actions = Vec::new();
     if ctx.view.model == HaModel::Rules {
         for sid in service.members.iter().filter(|m| !ctx.view.is_ha(m)) {
-            text.push_str(&hcl::ha_resource(sid, None));
-            text.push('\n');
+            actions.push(fix::ha_resource(sid, None));
         }
-        text.push_str(&hcl::resource_affinity_rule(
+        actions.push(fix::resource_affinity_rule(
             &format!("{}-apart", service.name),
             &service.members,
             false,
             &format!("Keep the replicas of {} on separate nodes.", service.name),
         ));
-        return text;
+        return actions;
     }
     // PVE 8 has no anti-affinity: one group per replica, each preferring a different node, away from the node they
     // share now and towards the least loaded.
@@ -93,7 +92,7 @@ fn spread_hcl(ctx: &Ctx<'_>, service: &Service, current: &str) -> String {
     let mut preferred: Vec<&str> = ctx.view.online_nodes();
     preferred.sort_by_key(|n| (*n == current, load.get(n).copied().unwrap_or(0), *n));
     if preferred.is_empty() {
-        return text;
+        return actions;
     }
     for (i, sid) in service.members.iter().enumerate() {
         let group = format!("{}-{}", service.name, i + 1);
@@ -102,17 +101,15 @@ fn spread_hcl(ctx: &Ctx<'_>, service: &Service, current: &str) -> String {
             .iter()
             .map(|n| (n.to_string(), if *n == first { 2 } else { 1 }))
             .collect();
-        text.push_str(&hcl::group(
+        actions.push(fix::group(
             &group,
             &nodes,
             false,
             &format!("Replica {} of {} prefers {first}.", i + 1, service.name),
         ));
-        text.push('\n');
-        text.push_str(&hcl::ha_resource(sid, Some(&group)));
-        text.push('\n');
+        actions.push(fix::ha_resource(sid, Some(&group)));
     }
-    text.trim_end().to_string() + "\n"
+    actions
 }
 
 fn violated(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -170,7 +167,7 @@ fn violated(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     format!("Rule '{}' ({}) {why}.", rule.rule, rule.kind),
                     subjects,
                     None,
-                    None,
+                    Vec::new(),
                 ));
             }
         }
@@ -194,7 +191,7 @@ fn violated(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 ),
                 vec![group.group.clone(), sid.to_string(), node.to_string()],
                 None,
-                None,
+                Vec::new(),
             ));
         }
     }
@@ -222,7 +219,7 @@ fn infeasible(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
             subjects,
             None,
-            None,
+            Vec::new(),
         ));
     }
     let broken: Vec<(String, String)> = ctx
@@ -240,7 +237,7 @@ fn infeasible(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             format!("The server reports: {}.", short_list(&detail, 10)),
             broken.into_iter().map(|(s, _)| s).collect(),
             None,
-            None,
+            Vec::new(),
         ));
     }
 }

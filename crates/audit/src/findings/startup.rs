@@ -44,10 +44,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             short_list(&described, 20)
         ),
         found.iter().map(|(s, _)| s.to_string()).collect(),
-        Some(
-            "Remove their pveha_guest_startup resources (destroy resets onboot and startup)."
-                .to_string(),
-        ),
         None,
+        Vec::new(),
     ));
 }

@@ -60,6 +60,6 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>, notes: &mut Vec<Strin
         ),
         local.iter().map(|(s, _)| s.to_string()).collect(),
         None,
-        None,
+        Vec::new(),
     ));
 }

@@ -1,5 +1,6 @@
 //! A builder for small synthetic snapshots, so each finding test states only the cluster it needs. Defaults: three
-//! online nodes `pve1`..`pve3` with 16 GiB, quorate, shared storage `shared`, and one backup job covering all guests.
+//! online nodes `pve1`..`pve3` with 16 GiB, quorate, shared storage `shared`, one backup job covering all guests,
+//! and no datacenter options (so the default `conditional` shutdown policy).
 
 #![allow(dead_code)]
 
@@ -39,6 +40,8 @@ pub struct Cluster {
     pub replication: Vec<Value>,
     pub journals: BTreeMap<String, Vec<String>>,
     pub quorate: bool,
+    /// `/cluster/options`.
+    pub options: Value,
 }
 
 impl Cluster {
@@ -61,6 +64,7 @@ impl Cluster {
             replication: Vec::new(),
             journals: BTreeMap::new(),
             quorate: true,
+            options: json!({}),
         }
     }
 
@@ -196,6 +200,17 @@ impl Cluster {
         self
     }
 
+    /// Sets a datacenter option (`/cluster/options` key), e.g. `ha` to `{"shutdown_policy": "migrate"}`.
+    pub fn option(mut self, key: &str, value: Value) -> Cluster {
+        self.options[key] = value;
+        self
+    }
+
+    /// Sets `ha: shutdown_policy=`.
+    pub fn policy(self, policy: &str) -> Cluster {
+        self.option("ha", json!({ "shutdown_policy": policy }))
+    }
+
     /// Marks the cluster not quorate.
     pub fn no_quorum(mut self) -> Cluster {
         self.quorate = false;
@@ -209,7 +224,7 @@ impl Cluster {
             .nodes
             .iter()
             .map(|(n, online, mem)| {
-                json!({"type": "node", "id": format!("node/{n}"), "node": n, "status": if *online { "online" } else { "offline" }, "maxmem": mem})
+                json!({"type": "node", "id": format!("node/{n}"), "node": n, "status": if *online { "online" } else { "offline" }, "maxmem": mem, "maxcpu": 4})
             })
             .collect();
         let mut status = vec![
@@ -246,6 +261,7 @@ impl Cluster {
         api.insert("/cluster/backup".into(), json!(self.backups));
         api.insert("/cluster/replication".into(), json!(self.replication));
         api.insert("/storage".into(), json!(self.storage));
+        api.insert("/cluster/options".into(), self.options.clone());
         for (node, lines) in &self.journals {
             let mut raw = vec!["s=first".to_string()];
             raw.extend(lines.iter().cloned());
@@ -270,4 +286,9 @@ impl Cluster {
 /// The findings with a code.
 pub fn with_code<'r>(report: &'r Report, code: &str) -> Vec<&'r pveha_audit::Finding> {
     report.findings.iter().filter(|f| f.code == code).collect()
+}
+
+/// A finding's structured remediation as compact JSON, for `contains` checks.
+pub fn actions(finding: &pveha_audit::Finding) -> String {
+    serde_json::to_string(&finding.remediation_actions).unwrap_or_default()
 }
