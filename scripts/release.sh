@@ -86,7 +86,7 @@ if kind == "zip":
     info.create_system = 3  # unix, so the mode above is honoured on extraction
     info.compress_type = zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(tmp, "w") as z, open(src, "rb") as f:
-        z.writestr(info, f.read(), compresslevel=9)
+        z.writestr(info, f.read())
 else:
     def clean(t):
         t.uid = t.gid = 0

@@ -9,6 +9,7 @@ mod examples;
 mod group;
 mod guest_startup;
 mod homelab;
+mod mirror;
 mod prediction;
 mod protocol;
 mod provider_config;
