@@ -74,6 +74,7 @@ impl Sim {
             let log = std::fs::read_to_string(stderr.path()).unwrap_or_default();
             bail!("`pveha sim` did not start ({status:?}): {}", log.trim());
         };
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::blocking::Client::builder()
             // The certificate is self-signed and fresh per run; this talks to loopback only.
             .danger_accept_invalid_certs(true)

@@ -12,11 +12,24 @@ use std::process::ExitCode;
 /// The provider's source address.
 const ADDRESS: &str = "registry.terraform.io/pveha/pveha";
 
+/// The release version: the workspace's `[workspace.package] version`, the one place it is set.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 fn main() -> ExitCode {
     // `make docs`: a hidden mode that renders docs/ from the schemas served below, then exits.
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--write-docs") {
         return write_docs(args.get(i + 1).map(String::as_str));
+    }
+    if args.iter().skip(1).any(|a| a == "--version") {
+        println!("terraform-provider-pveha {VERSION}");
+        return ExitCode::SUCCESS;
+    }
+    // Started by Terraform (or `--debug`): say which build is answering, first thing in the provider's log.
+    let cookie = std::env::var(tfplugin::MAGIC_COOKIE_KEY).ok();
+    if cookie.as_deref() == Some(tfplugin::MAGIC_COOKIE_VALUE) || args.iter().any(|a| a == "--debug") {
+        tfplugin::log::init("provider");
+        tracing::info!("terraform-provider-pveha {VERSION} starting, serving {ADDRESS}");
     }
     let code = tfplugin::serve(provider::Pveha, ADDRESS);
     write_rusage();

@@ -18,6 +18,7 @@
 //! ```
 
 mod binaries;
+mod files;
 mod mirror;
 mod outcome;
 mod sim;
@@ -26,6 +27,7 @@ mod watch;
 mod workdir;
 
 pub use binaries::{provider_binaries, pveha_binary, workspace_root, ProviderBinaries};
+pub use files::FileServer;
 pub use mirror::{mirror, Mirror, PROVIDER_VERSION};
 pub use outcome::{Applied, Imported, Plan, PlanOutcome, ResourceChange, State, TfOutput};
 pub use sim::{ApiResponse, Requests, Sim, TOKEN, TOKEN_ID, TOKEN_SECRET};

@@ -114,6 +114,8 @@ impl Sim {
             )
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
+        // reqwest has no crypto provider of its own here (see the workspace Cargo.toml).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             // The simulator's certificate is self-signed and fresh per run; the test talks to loopback only.
             .danger_accept_invalid_certs(true)

@@ -73,6 +73,7 @@ impl Sim {
         let running = pveha_sim::start(sim, listener, opts)
             .await
             .expect("simulator starts");
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let control = reqwest::Client::builder()
             .danger_accept_invalid_certs(true)
             .no_proxy()

@@ -57,6 +57,7 @@ pub async fn start_with(doc: &str, tls: TlsMode) -> Sim {
         ..SimOptions::default()
     };
     let running = pveha_sim::start(sim, listener, opts).await.expect("start");
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let http = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .build()
