@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     }
     // Started by Terraform (or `--debug`): say which build is answering, first thing in the provider's log.
     let cookie = std::env::var(tfplugin::MAGIC_COOKIE_KEY).ok();
-    if cookie.as_deref() == Some(tfplugin::MAGIC_COOKIE_VALUE) || args.iter().any(|a| a == "--debug") {
+    if cookie.as_deref() == Some(tfplugin::MAGIC_COOKIE_VALUE)
+        || args.iter().any(|a| a == "--debug")
+    {
         tfplugin::log::init("provider");
         tracing::info!("terraform-provider-pveha {VERSION} starting, serving {ADDRESS}");
     }

@@ -348,7 +348,7 @@ async fn init_installs_from_the_network_mirror_and_locks_the_package() {
             server.requests(&zip_path) > before,
             "the zip came from the mirror"
         );
-        let installed = std::fs::read(installed_binary(&w, &release)).expect("installed binary");
+        let installed = std::fs::read(installed_binary(&w, release)).expect("installed binary");
         assert!(
             installed == binary,
             "{tf}: the installed provider is not the released one"
@@ -414,7 +414,7 @@ async fn a_lock_file_pinned_to_sha256sums_installs_and_a_wrong_pin_does_not() {
                 .contains("doesn't match any of the checksums previously recorded"),
             "{out}"
         );
-        assert!(!installed_binary(&w, &release).exists());
+        assert!(!installed_binary(&w, release).exists());
     }
 }
 
@@ -436,7 +436,7 @@ async fn a_tampered_zip_on_the_mirror_fails_init() {
             text.contains("doesn't match the expected checksum") && text.contains(&release.zh()),
             "{out}"
         );
-        assert!(!installed_binary(&w, &release).exists(), "{tf}");
+        assert!(!installed_binary(&w, release).exists(), "{tf}");
         assert!(!w.path().join(".terraform.lock.hcl").exists(), "{tf}");
     }
 }
@@ -456,7 +456,7 @@ async fn init_installs_offline_from_the_packed_filesystem_mirror() {
         let mut w = workdir(tf, &block, None);
         w.write_config(&config(&release.version));
         w.init().await;
-        let installed = std::fs::read(installed_binary(&w, &release)).expect("installed binary");
+        let installed = std::fs::read(installed_binary(&w, release)).expect("installed binary");
         assert!(
             installed == binary,
             "{tf}: the installed provider is not the released one"

@@ -246,8 +246,7 @@ fn is_transient_status(status: u16) -> bool {
 pub(crate) const GROUPS_ON_PVE9_HINT: &str =
     "PVE 9 replaced HA groups with node-affinity rules: use HA rules";
 /// Hint given whenever HA rules are used on PVE 8.
-pub(crate) const RULES_ON_PVE8_HINT: &str =
-    "HA rules exist from PVE 9 on: use HA groups on PVE 8";
+pub(crate) const RULES_ON_PVE8_HINT: &str = "HA rules exist from PVE 9 on: use HA groups on PVE 8";
 
 /// Classifies an error answer of the API from its status, reason phrase and body.
 pub fn classify(status: u16, reason: &str, body: &[u8]) -> Error {

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use pveha_audit::{
     Finding, NodeDistribution, NodeFailureImpact, NodeRebootImpact, Options, Report, Severity,
 };
-use pveha_pve::snapshot::{capture, Capture, CaptureOptions};
+use pveha_pve::snapshot::{capture, CaptureOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{async_trait, Context, DataSource, Diagnostics, ReadDataRequest, Value};
@@ -628,11 +628,9 @@ mod tests {
         }
         assert!(written.len() >= 20, "{text}");
         for (kind, attribute) in &written {
-            let Some(schema) = served.get(kind) else {
-                // pveha_ha_settings is served once the hasettings work is merged; then this arm must not be hit.
-                assert_eq!(kind, "pveha_ha_settings", "{kind} is not a served resource");
-                continue;
-            };
+            let schema = served
+                .get(kind)
+                .unwrap_or_else(|| panic!("{kind} is not a served resource"));
             let found = schema
                 .block
                 .attributes

@@ -189,8 +189,14 @@ impl Resource for HaSettingsResource {
             return None;
         }
         let pve = ctx.require_client(diags)?;
-        let dc = diag::imported(diags, OBJECT, id, options::get(pve.api()).await)?;
-        Some(to_model(&dc))
+        // The datacenter options always exist, so there is no not-found case to tell apart.
+        match options::get(pve.api()).await {
+            Ok(dc) => Some(to_model(&dc)),
+            Err(e) => {
+                diag::api_error(diags, "import", OBJECT, &e, &[]);
+                None
+            }
+        }
     }
 }
 
