@@ -142,7 +142,7 @@ async fn every_served_attribute_is_documented_with_its_type() -> Result<()> {
             documented += 1;
         }
     }
-    assert_eq!(documented, 6, "4 resources and 2 data sources");
+    assert_eq!(documented, 7, "5 resources and 2 data sources");
     assert!(
         missing.is_empty(),
         "undocumented or mistyped attributes (run `make docs`):\n{}",

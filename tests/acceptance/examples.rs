@@ -130,7 +130,7 @@ async fn every_resource_example_has_an_import_script_for_an_address_it_declares(
         .into_iter()
         .filter(|e| e.name().contains("resources/"))
         .collect();
-    assert_eq!(resources.len(), 4);
+    assert_eq!(resources.len(), 5);
     for ex in &resources {
         let script = std::fs::read_to_string(ex.dir.join("import.sh"))
             .with_context(|| format!("{}/import.sh", ex.name()))?;

@@ -327,8 +327,8 @@ async fn homelab_apply_under_faults_fails_clearly_then_converges_with_nothing_or
     assert_eq!(resources.len(), 11, "{resources:?}");
     assert_eq!(
         state_list(&w).await.len(),
-        5 + 11 + 2,
-        "5 groups, 11 HA resources and 2 startup settings"
+        5 + 11 + 2 + 1,
+        "5 groups, 11 HA resources, 2 startup settings and the HA settings"
     );
     assert_eq!(
         startup(&sim, "proxmox2", 133).await?,
