@@ -11,6 +11,7 @@ mod lifecycle;
 mod oracle;
 mod recover;
 mod round;
+mod score;
 mod select;
 mod types;
 mod usage;
@@ -20,7 +21,8 @@ pub use lifecycle::{
 };
 pub use recover::{recover, Recoverer, Recovery};
 pub use select::{
-    rebalance_start_target, select_service_node, select_service_node_with, Hints, Preference,
+    rebalance_start_target, rebalance_starts, select_service_node, select_service_node_with, Hints,
+    Preference,
 };
 pub use types::{
     Cluster, CrmState, Node, NodeAffinity, NodeStats, ParseCrmStateError, ResourceAffinity,

@@ -22,7 +22,7 @@ pub enum ShutdownPolicy {
     Conditional,
     /// Reboot and poweroff both freeze the services until the node is back.
     Freeze,
-    /// Reboot and poweroff both stop the services; they are recovered after fencing.
+    /// Reboot and poweroff both stop the services; a node that stays down is fenced and they are recovered.
     Failover,
     /// The node goes into maintenance first: its running services migrate away (and back when it returns).
     Migrate,
@@ -98,9 +98,11 @@ pub enum Fate {
         /// The recovery node.
         to: Option<String>,
     },
-    /// Stopped and not brought back anywhere while the node is down.
+    /// Stopped with the node and started again on it when it is back, not recovered elsewhere: a reboot under
+    /// `failover` (upstream's tester reboots at once; a reboot that outlasts the fence delay is a shutdown).
     Stopped,
-    /// Nothing happens to it.
+    /// Nothing happens to it. `node_event` leaves such services out; the variant is for callers listing every
+    /// service.
     Unaffected,
     /// It should migrate away for maintenance but no node qualifies, so it keeps running on the node (a shutdown
     /// under `migrate` then waits for it).
@@ -112,6 +114,7 @@ pub enum Fate {
 enum Action {
     Fence,
     Freeze,
+    Stop,
     Maintenance,
 }
 
@@ -122,7 +125,8 @@ fn action(event: NodeEvent, policy: ShutdownPolicy) -> Action {
         (Crash, _) => Action::Fence,
         (Maintenance, _) | (Reboot | Shutdown, Migrate) => Action::Maintenance,
         (Reboot, Conditional) | (Reboot | Shutdown, Freeze) => Action::Freeze,
-        (Shutdown, Conditional) | (Reboot | Shutdown, Failover) => Action::Fence,
+        (Reboot, Failover) => Action::Stop,
+        (Shutdown, Conditional | Failover) => Action::Fence,
     }
 }
 
@@ -141,15 +145,26 @@ pub struct EventOutcome {
 
 /// Predicts what pve-ha-manager does with the node's services when `node` crashes / is rebooted / shut down /
 /// put into maintenance under `policy`, with the scheduler the cluster runs.
+///
+/// A node already in maintenance keeps its LRM in maintenance mode through a reboot or shutdown whatever the policy
+/// (upstream logs "ignore ... policy as manual maintenance mode is enabled"), so only what still waits to move
+/// away is placed again.
 pub fn node_event(
     c: &Cluster,
     node: &str,
     event: NodeEvent,
     policy: ShutdownPolicy,
 ) -> EventOutcome {
-    let services = match action(event, policy) {
+    let planned = matches!(event, NodeEvent::Reboot | NodeEvent::Shutdown);
+    let action = if planned && c.maintenance.contains(node) {
+        Action::Maintenance
+    } else {
+        action(event, policy)
+    };
+    let services = match action {
         Action::Fence => fence(c, node),
         Action::Freeze => freeze(c, node),
+        Action::Stop => stop(c, node),
         Action::Maintenance => maintenance(c, node),
     };
     EventOutcome {
@@ -170,13 +185,29 @@ fn fence(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
         .collect()
 }
 
-/// The LRM's `restart` mode: the CRM freezes what is started, stopped or being stopped on the node.
+/// The LRM's `restart` mode: the CRM freezes what is started, stopped or being stopped on the node. A service in
+/// `request_start` becomes `started` earlier in the same round (unless rebalance-on-start may send it away), so it
+/// is frozen too.
 fn freeze(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
+    use CrmState::*;
+    let frozen = |state: CrmState| {
+        matches!(state, Started | Stopped | RequestStop)
+            || (state == RequestStart && !c.rebalance_on_start)
+    };
+    c.services
+        .iter()
+        .filter(|(_, s)| s.node == node && frozen(s.state))
+        .map(|(sid, _)| (sid.clone(), Fate::Frozen))
+        .collect()
+}
+
+/// The LRM's `shutdown` mode on a node that comes back at once: what runs there is stopped and started again.
+fn stop(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
     use CrmState::*;
     c.services
         .iter()
-        .filter(|(_, s)| s.node == node && matches!(s.state, Started | Stopped | RequestStop))
-        .map(|(sid, _)| (sid.clone(), Fate::Frozen))
+        .filter(|(_, s)| s.node == node && matches!(s.state, Started | RequestStart))
+        .map(|(sid, _)| (sid.clone(), Fate::Stopped))
         .collect()
 }
 
@@ -227,13 +258,44 @@ mod tests {
     }
 
     #[test]
+    fn a_node_in_maintenance_ignores_the_policy_on_reboot() {
+        use crate::types::Node;
+        let node = |name: &str, online: bool| Node {
+            name: name.to_owned(),
+            online,
+            stats: None,
+        };
+        let stopped = Service {
+            sid: "vm:1".to_owned(),
+            node: "n1".to_owned(),
+            state: CrmState::Stopped,
+            failback: true,
+            ..Service::default()
+        };
+        let mut c = Cluster {
+            nodes: vec![node("n1", false), node("n2", true)],
+            services: [("vm:1".to_owned(), stopped)].into(),
+            ..Cluster::default()
+        };
+        // Positive control: out of maintenance, a conditional reboot freezes the stopped service.
+        let frozen = node_event(&c, "n1", NodeEvent::Reboot, ShutdownPolicy::Conditional);
+        assert_eq!(frozen.services.get("vm:1"), Some(&Fate::Frozen));
+        c.maintenance.insert("n1".to_owned());
+        for event in [NodeEvent::Reboot, NodeEvent::Shutdown] {
+            let out = node_event(&c, "n1", event, ShutdownPolicy::Conditional);
+            assert!(out.services.is_empty(), "{event:?}: {:?}", out.services);
+        }
+    }
+
+    #[test]
     fn the_policy_decides_between_freeze_fence_and_maintenance() {
         use NodeEvent::*;
         use ShutdownPolicy::*;
         assert_eq!(action(Reboot, Conditional), Action::Freeze);
         assert_eq!(action(Shutdown, Conditional), Action::Fence);
         assert_eq!(action(Shutdown, Freeze), Action::Freeze);
-        assert_eq!(action(Reboot, Failover), Action::Fence);
+        assert_eq!(action(Reboot, Failover), Action::Stop);
+        assert_eq!(action(Shutdown, Failover), Action::Fence);
         assert_eq!(action(Reboot, Migrate), Action::Maintenance);
         assert_eq!(action(Crash, Freeze), Action::Fence);
         assert_eq!(action(Maintenance, Failover), Action::Maintenance);

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use crate::affinity::{compile, Compiled};
-use crate::types::{Cluster, Service};
+use crate::score::{static_scores, Load};
+use crate::types::{Cluster, NodeStats, Service, ServiceStats};
 use crate::usage::{counted, Usage};
 
 /// What stays fixed for a round: the cluster, its compiled rules, and the tracked nodes with their starting load.
@@ -23,10 +24,17 @@ pub(crate) struct Frame<'c> {
     base: Vec<u32>,
     /// Node indices by (base load, index): the ranking before the round changes anything.
     ascending: Vec<usize>,
+    /// With the static scheduler: each tracked node's capacity and the load committed at the start of the round.
+    statics: Option<Vec<(NodeStats, Load)>>,
 }
 
 impl<'c> Frame<'c> {
-    fn new(cluster: &'c Cluster, names: Vec<&'c str>, base: Vec<u32>) -> Frame<'c> {
+    fn new(
+        cluster: &'c Cluster,
+        names: Vec<&'c str>,
+        base: Vec<u32>,
+        statics: Option<Vec<(NodeStats, Load)>>,
+    ) -> Frame<'c> {
         let index = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut ascending: Vec<usize> = (0..names.len()).collect();
         ascending.sort_unstable_by_key(|&i| (base[i], i));
@@ -37,7 +45,21 @@ impl<'c> Frame<'c> {
             index,
             base,
             ascending,
+            statics,
         }
+    }
+
+    /// The capacity of each named node, if the cluster schedules statically and every one of them has stats.
+    fn capacities(cluster: &Cluster, names: &[&str]) -> Option<Vec<NodeStats>> {
+        if !cluster.uses_static() {
+            return None;
+        }
+        let stats: HashMap<&str, NodeStats> = cluster
+            .nodes
+            .iter()
+            .filter_map(|n| n.stats.map(|s| (n.name.as_str(), s)))
+            .collect();
+        names.iter().map(|n| stats.get(n).copied()).collect()
     }
 
     /// A frame over the nodes and load a caller tracks in `usage`.
@@ -47,7 +69,13 @@ impl<'c> Frame<'c> {
             .iter()
             .map(|n| usage.count(n).unwrap_or(u32::MAX))
             .collect();
-        Frame::new(cluster, names, base)
+        let statics = Frame::capacities(cluster, &names).map(|caps| {
+            let load = |(n, cap): (&&str, NodeStats)| {
+                (cap, usage.static_load(n, &cap).unwrap_or_default())
+            };
+            names.iter().zip(caps).map(load).collect()
+        });
+        Frame::new(cluster, names, base, statics)
     }
 
     /// A frame with the cluster's online nodes and the load the CRM computes at the start of a round
@@ -72,7 +100,33 @@ impl<'c> Frame<'c> {
                 }
             }
         }
-        Frame::new(cluster, names, base)
+        let statics = Frame::capacities(cluster, &names).map(|caps| {
+            let mut statics: Vec<(NodeStats, Load)> =
+                caps.into_iter().map(|c| (c, Load::default())).collect();
+            for service in cluster.services.values() {
+                let Some(stats) = &service.stats else {
+                    continue;
+                };
+                let (current, target) = used(service, |n| index.get(n).copied());
+                for i in current
+                    .into_iter()
+                    .chain(target.filter(|t| Some(*t) != current))
+                {
+                    let (cap, load) = &mut statics[i];
+                    *load = load.with(cap, stats, 1.0);
+                }
+            }
+            if cluster.count_non_ha {
+                for (node, guests) in &cluster.non_ha_stats {
+                    if let Some(&i) = index.get(node.as_str()) {
+                        let (cap, load) = &mut statics[i];
+                        *load = guests.iter().fold(*load, |sum, g| sum.with(cap, g, 1.0));
+                    }
+                }
+            }
+            statics
+        });
+        Frame::new(cluster, names, base, statics)
     }
 
     /// The name of tracked node `i`.
@@ -105,6 +159,8 @@ pub(crate) struct Round<'f, 'c> {
     moved: HashMap<&'c str, Service>,
     /// Load of the nodes the round changed.
     load: HashMap<usize, u32>,
+    /// Static load of the nodes the round changed (static scheduler only).
+    static_load: HashMap<usize, Load>,
 }
 
 impl<'f, 'c> Round<'f, 'c> {
@@ -121,6 +177,7 @@ impl<'f, 'c> Round<'f, 'c> {
             down,
             moved: HashMap::new(),
             load: HashMap::new(),
+            static_load: HashMap::new(),
         }
     }
 
@@ -160,23 +217,61 @@ impl<'f, 'c> Round<'f, 'c> {
     pub fn update(&mut self, sid: &'c str, service: Service) {
         if let Some(old) = self.service(sid) {
             let (current, target) = self.used(old);
-            for i in current
-                .into_iter()
-                .chain(target.filter(|t| Some(*t) != current))
-            {
-                let count = self.count(i).saturating_sub(1);
-                self.load.insert(i, count);
-            }
+            let stats = old.stats;
+            self.shift(current, target, stats.as_ref(), false);
         }
         let (current, target) = self.used(&service);
+        self.shift(current, target, service.stats.as_ref(), true);
+        self.moved.insert(sid, service);
+    }
+
+    /// Adds (or removes) one service's load on the nodes it uses.
+    fn shift(
+        &mut self,
+        current: Option<usize>,
+        target: Option<usize>,
+        stats: Option<&ServiceStats>,
+        add: bool,
+    ) {
         for i in current
             .into_iter()
             .chain(target.filter(|t| Some(*t) != current))
         {
-            let count = self.count(i).saturating_add(1);
+            let count = if add {
+                self.count(i).saturating_add(1)
+            } else {
+                self.count(i).saturating_sub(1)
+            };
             self.load.insert(i, count);
+            if let (Some(statics), Some(stats)) = (&self.frame.statics, stats) {
+                let (cap, base) = &statics[i];
+                let load = self.static_load.get(&i).copied().unwrap_or(*base);
+                let sign = if add { 1.0 } else { -1.0 };
+                self.static_load.insert(i, load.with(cap, stats, sign));
+            }
         }
-        self.moved.insert(sid, service);
+    }
+
+    /// With the static scheduler, the score of every tracked node for placing `sid` (higher is better; offline
+    /// nodes score -inf). None under basic, or when `sid` has no stats (upstream then falls back to counts too).
+    pub fn static_scores(&self, sid: &str) -> Option<Vec<f64>> {
+        let statics = self.frame.statics.as_ref()?;
+        let stats = self.service(sid)?.stats?;
+        let online: Vec<usize> = (0..statics.len())
+            .filter(|i| self.down.binary_search(i).is_err())
+            .collect();
+        let nodes: Vec<(NodeStats, Load)> = online
+            .iter()
+            .map(|&i| {
+                let (cap, base) = statics[i];
+                (cap, self.static_load.get(&i).copied().unwrap_or(base))
+            })
+            .collect();
+        let mut scores = vec![f64::NEG_INFINITY; statics.len()];
+        for (i, score) in online.into_iter().zip(static_scores(&nodes, &stats)) {
+            scores[i] = score;
+        }
+        Some(scores)
     }
 
     /// The online node with the lowest (count, name) that is not in `excluded` (sorted), if any.
@@ -198,12 +293,123 @@ impl<'f, 'c> Round<'f, 'c> {
             .min_by_key(|&i| (self.count(i), i))
     }
 
+    /// Every online node not in `excluded` (sorted), in index order.
+    pub fn online_except(&self, excluded: &[usize]) -> Vec<usize> {
+        (0..self.frame.names.len())
+            .filter(|i| self.down.binary_search(i).is_err() && excluded.binary_search(i).is_err())
+            .collect()
+    }
+
     /// Every online node not in `excluded` (sorted), by (count, name).
     pub fn ranked_except(&self, excluded: &[usize]) -> Vec<usize> {
-        let mut ranked: Vec<usize> = (0..self.frame.names.len())
-            .filter(|i| self.down.binary_search(i).is_err() && excluded.binary_search(i).is_err())
-            .collect();
+        let mut ranked = self.online_except(excluded);
         ranked.sort_unstable_by_key(|&i| (self.count(i), i));
         ranked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{CrmState, Node, Scheduler, ServiceStats};
+
+    /// A static cluster whose services are in every CRM state, some moving, with uneven stats.
+    fn static_cluster() -> Cluster {
+        let names = ["a", "b", "c", "d"];
+        let nodes = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Node {
+                name: (*n).to_owned(),
+                online: i != 3,
+                stats: Some(NodeStats {
+                    cpus: 4.0 * (i as f64 + 1.0),
+                    memory: 16_000_000_000 * (i as u64 + 1),
+                }),
+            })
+            .collect();
+        let services = CrmState::ALL
+            .iter()
+            .cycle()
+            .take(30)
+            .enumerate()
+            .map(|(i, state)| {
+                let sid = format!("vm:{}", 100 + i);
+                let service = Service {
+                    sid: sid.clone(),
+                    node: names[i % 4].to_owned(),
+                    state: *state,
+                    target: (i % 3 == 0).then(|| names[(i + 1) % 4].to_owned()),
+                    failback: true,
+                    stats: Some(ServiceStats {
+                        maxcpu: (i % 5) as f64 * 0.5,
+                        maxmem: 1_000_000_000 * (i as u64 % 7 + 1),
+                    }),
+                };
+                (sid, service)
+            })
+            .collect();
+        let guest = |gb: u64| ServiceStats {
+            maxcpu: 1.0,
+            maxmem: gb * 1_000_000_000,
+        };
+        Cluster {
+            nodes,
+            services,
+            scheduler: Scheduler::Static,
+            count_non_ha: true,
+            non_ha_stats: [
+                ("a".to_owned(), vec![guest(3), guest(5)]),
+                ("c".to_owned(), vec![guest(2)]),
+                ("d".to_owned(), vec![guest(9)]),
+            ]
+            .into(),
+            ..Cluster::default()
+        }
+    }
+
+    #[test]
+    fn a_frame_from_usage_commits_what_a_frame_from_the_cluster_does() {
+        let c = static_cluster();
+        assert!(c.uses_static());
+        let usage = Usage::from_cluster(&c);
+        let direct = Frame::from_cluster(&c);
+        let via_usage = Frame::with_usage(&c, &usage);
+        assert_eq!(direct.names, via_usage.names);
+        assert_eq!(direct.base, via_usage.base);
+        assert!(direct.statics.is_some());
+        assert_eq!(direct.statics, via_usage.statics);
+        // Non-HA guests count only from pve-ha-manager 5.1.2 on.
+        let mut older = c.clone();
+        older.count_non_ha = false;
+        assert_ne!(Frame::from_cluster(&older).statics, direct.statics);
+        // Positive control: without stats on one service the cluster falls back to basic.
+        let mut basic = c.clone();
+        if let Some(s) = basic.services.values_mut().next() {
+            s.stats = None;
+        }
+        assert!(Frame::from_cluster(&basic).statics.is_none());
+    }
+
+    #[test]
+    fn moving_a_service_and_back_restores_the_static_load() {
+        let c = static_cluster();
+        let frame = Frame::from_cluster(&c);
+        let mut round = Round::new(&frame, []);
+        let (sid, original) = c
+            .services
+            .iter()
+            .find(|(_, s)| s.state == CrmState::Started)
+            .map(|(k, s)| (k.as_str(), s.clone()))
+            .expect("a started service");
+        let before = round.static_scores(sid);
+        let moved = Service {
+            node: "c".to_owned(),
+            ..original.clone()
+        };
+        round.update(sid, moved);
+        assert_ne!(round.static_scores(sid), before);
+        round.update(sid, original);
+        assert_eq!(round.static_scores(sid), before);
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::round::{Frame, Round};
-use crate::types::Cluster;
+use crate::types::{Cluster, CrmState, Service};
 use crate::usage::Usage;
 
 /// How `select_service_node` weighs the service's current node.
@@ -72,6 +72,42 @@ pub fn rebalance_start_target(
         .filter(|best| best != current)
 }
 
+/// One CRM round over the services in `request_start`, in sid order: where each starts. `Some(target)`: the CRM
+/// puts it in `request_start_balance` towards `target` (`ha-rebalance-on-start`); None: it starts on its node. Each
+/// decision loads its node for the ones after it, as upstream's usage update does.
+pub fn rebalance_starts(c: &Cluster) -> Vec<(String, Option<String>)> {
+    let frame = Frame::from_cluster(c);
+    let mut round = Round::new(&frame, []);
+    let mut out = Vec::new();
+    for (sid, service) in &c.services {
+        if service.state != CrmState::RequestStart {
+            continue;
+        }
+        let best = if c.rebalance_on_start {
+            let hints = Hints::default();
+            select_in(&round, sid, &service.node, Preference::BestScore, &hints)
+                .map(|i| frame.name(i))
+                .filter(|best| *best != service.node)
+        } else {
+            None
+        };
+        let next = match best {
+            Some(target) => Service {
+                state: CrmState::RequestStartBalance,
+                target: Some(target.to_owned()),
+                ..service.clone()
+            },
+            None => Service {
+                state: CrmState::Started,
+                ..service.clone()
+            },
+        };
+        round.update(sid, next);
+        out.push((sid.clone(), best.map(str::to_owned)));
+    }
+    out
+}
+
 /// Candidate nodes, all online: either listed, or every online node but the listed ones (both sorted), so that a
 /// service free to go anywhere costs no more than one bound to a few nodes.
 enum Candidates {
@@ -109,8 +145,21 @@ impl Candidates {
         }
     }
 
-    /// Lower count first; ties by node name, as upstream's `$a cmp $b`.
-    fn ranked(&self, round: &Round) -> Vec<usize> {
+    /// Every candidate, online in this round (the static scheduler scores them all).
+    fn members(&self, round: &Round) -> Vec<usize> {
+        match self {
+            Candidates::Only(nodes) => nodes.clone(),
+            Candidates::AllBut(nodes) => round.online_except(nodes),
+        }
+    }
+
+    /// Best first: the higher static score, else the lower count; ties by node name, as upstream's `$a cmp $b`.
+    fn ranked(&self, round: &Round, scores: Option<&[f64]>) -> Vec<usize> {
+        if let Some(scores) = scores {
+            let mut ranked = self.members(round);
+            ranked.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+            return ranked;
+        }
         match self {
             Candidates::Only(nodes) => {
                 let mut ranked = nodes.clone();
@@ -122,7 +171,13 @@ impl Candidates {
     }
 
     /// The first of [`Candidates::ranked`].
-    fn best(&self, round: &Round) -> Option<usize> {
+    fn best(&self, round: &Round, scores: Option<&[f64]>) -> Option<usize> {
+        if let Some(scores) = scores {
+            let members = self.members(round);
+            return members
+                .into_iter()
+                .min_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        }
         match self {
             Candidates::Only(nodes) => nodes.iter().copied().min_by_key(|&i| (round.count(i), i)),
             Candidates::AllBut(nodes) => round.best_except(nodes),
@@ -183,15 +238,16 @@ pub(crate) fn select_in(
         }
     }
 
+    let scores = round.static_scores(sid);
     if pref == Preference::TryNext {
-        let ranked = candidates.ranked(round);
+        let ranked = candidates.ranked(round, scores.as_deref());
         let next = match ranked.iter().position(|n| Some(*n) == current) {
             Some(at) if at + 1 < ranked.len() => ranked.get(at + 1),
             _ => ranked.first(),
         };
         return next.copied();
     }
-    candidates.best(round)
+    candidates.best(round, scores.as_deref())
 }
 
 /// The online nodes the service may run on at all (None: every one), and its highest priority class among them.
@@ -276,7 +332,7 @@ fn apply_positive(together: &BTreeMap<usize, u32>, candidates: &mut Candidates) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{CrmState, Node, NodeAffinity, Service};
+    use crate::types::{Node, NodeAffinity};
 
     fn cluster(services: &[(&str, &str)]) -> Cluster {
         Cluster {
@@ -374,6 +430,24 @@ mod tests {
             select(&c, "vm:1", Preference::BestScore, &hints).as_deref(),
             Some("n1")
         );
+    }
+
+    #[test]
+    fn rebalance_on_start_names_a_target_only_when_enabled_and_better() {
+        let mut c = cluster(&[("vm:1", "n1"), ("vm:2", "n1"), ("vm:3", "n2")]);
+        if let Some(s) = c.services.get_mut("vm:1") {
+            s.state = CrmState::RequestStart;
+        }
+        let start = |c: &Cluster, sid: &str, node: &str| {
+            rebalance_start_target(c, &Usage::from_cluster(c), sid, node, &Hints::default())
+        };
+        assert_eq!(start(&c, "vm:1", "n1"), None);
+        c.rebalance_on_start = true;
+        // n3 carries nothing; vm:1 itself does not count yet in request_start.
+        assert_eq!(start(&c, "vm:1", "n1").as_deref(), Some("n3"));
+        assert_eq!(start(&c, "vm:1", "n3"), None);
+        let round: Vec<(String, Option<String>)> = rebalance_starts(&c);
+        assert_eq!(round, [("vm:1".to_owned(), Some("n3".to_owned()))]);
     }
 
     #[test]

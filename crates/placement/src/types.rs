@@ -209,14 +209,22 @@ pub struct Cluster {
     pub resource_affinity: Vec<ResourceAffinity>,
     /// Running guests per node that are not HA-managed.
     pub non_ha_running: BTreeMap<String, u32>,
-    /// Whether `non_ha_running` counts in the basic score (pve-ha-manager 5.1.2 and later).
+    /// Whether running non-HA guests count (pve-ha-manager 5.1.2 and later): `non_ha_running` in the basic score,
+    /// `non_ha_stats` in the static one.
     pub count_non_ha: bool,
+    /// Static stats of the running guests per node that are not HA-managed (read with `count_non_ha`).
+    #[serde(default)]
+    pub non_ha_stats: BTreeMap<String, Vec<ServiceStats>>,
     /// The CRS mode the CRM schedules with (`crs: ha=`).
     #[serde(default)]
     pub scheduler: Scheduler,
     /// `crs: ha-rebalance-on-start=1`: a service being started moves to the best-scored node first.
     #[serde(default)]
     pub rebalance_on_start: bool,
+    /// Nodes the CRM has in maintenance (`node_status` `maintenance`, manual or by the `migrate` policy); they
+    /// should also be offline in `nodes`, since the CRM places nothing there.
+    #[serde(default)]
+    pub maintenance: BTreeSet<String>,
 }
 
 impl Cluster {
@@ -234,16 +242,18 @@ impl Cluster {
             .collect()
     }
 
-    /// Whether selection really scores with the static scheduler: it is configured and every online node and every
-    /// service has stats. Upstream falls back to basic when any node's stats are missing; a service without stats
-    /// would fail scoring, so it falls back here too, and callers can say so.
+    /// Whether selection really scores with the static scheduler: it is configured, every online node has usable
+    /// stats (CPUs and memory above zero) and every service has stats. Upstream falls back to basic for the whole
+    /// round when a node's stats are missing; a service without stats would fail scoring, so this falls back for
+    /// it too, and callers can say so in their notes.
     pub fn uses_static(&self) -> bool {
+        let usable = |s: &NodeStats| s.cpus > 0.0 && s.memory > 0;
         self.scheduler == Scheduler::Static
             && self
                 .nodes
                 .iter()
                 .filter(|n| n.online)
-                .all(|n| n.stats.is_some())
+                .all(|n| n.stats.as_ref().is_some_and(usable))
             && self.services.values().all(|s| s.stats.is_some())
     }
 }

@@ -1,19 +1,24 @@
 //! Per-node load as the basic scheduler counts it: the number of services (HA and, from pve-ha-manager 5.1.2,
 //! running non-HA guests) that put load on each online node.
 //!
-//! Only online nodes are tracked; load on any other node is silently not counted, as upstream does.
+//! Only online nodes are tracked; load on any other node is silently not counted, as upstream does. Each counted
+//! service keeps its static stats, so the static scheduler can sum what a node commits.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use crate::types::{Cluster, CrmState, Service};
+use crate::score::Load;
+use crate::types::{Cluster, CrmState, NodeStats, Service, ServiceStats};
 
 /// The load one node carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct NodeLoad {
-    /// HA services counted here (a set: a service whose source and target are the same node counts once).
-    sids: BTreeSet<String>,
+    /// HA services counted here with their static stats (a map: a service whose source and target are the same node
+    /// counts once).
+    sids: BTreeMap<String, Option<ServiceStats>>,
     /// Anonymous load: non-HA guests and whatever callers `add`.
     extra: u32,
+    /// Static stats of the non-HA guests counted here.
+    extra_stats: Vec<ServiceStats>,
 }
 
 /// Per-node service counts used by the basic scheduler.
@@ -45,6 +50,11 @@ impl Usage {
                     load.extra = load.extra.saturating_add(*count);
                 }
             }
+            for (node, stats) in &c.non_ha_stats {
+                if let Some(load) = usage.nodes.get_mut(node) {
+                    load.extra_stats.extend(stats.iter().copied());
+                }
+            }
         }
         usage
     }
@@ -68,7 +78,7 @@ impl Usage {
         let (current, target) = self.used_nodes(service);
         for node in [current, target].into_iter().flatten() {
             if let Some(load) = self.nodes.get_mut(&node) {
-                load.sids.insert(service.sid.clone());
+                load.sids.insert(service.sid.clone(), service.stats);
             }
         }
     }
@@ -85,6 +95,19 @@ impl Usage {
         self.nodes.get(node).map(|load| {
             let sids = u32::try_from(load.sids.len()).unwrap_or(u32::MAX);
             sids.saturating_add(load.extra)
+        })
+    }
+
+    /// The CPU and memory the counted services commit on `node` (a node of capacity `stats`): HA services in sid
+    /// order, then the non-HA guests, as upstream adds them. Units from `add` and services without stats commit
+    /// nothing. `None` if the node is not online.
+    pub(crate) fn static_load(&self, node: &str, stats: &NodeStats) -> Option<Load> {
+        self.nodes.get(node).map(|load| {
+            load.sids
+                .values()
+                .flatten()
+                .chain(&load.extra_stats)
+                .fold(Load::default(), |sum, s| sum.with(stats, s, 1.0))
         })
     }
 
