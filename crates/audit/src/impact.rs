@@ -136,6 +136,7 @@ pub(crate) fn placement_cluster(view: &ClusterView) -> Cluster {
             Scheduler::Basic
         },
         rebalance_on_start: view.settings.rebalance_on_start,
+        ..Cluster::default()
     }
 }
 
