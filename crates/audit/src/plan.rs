@@ -238,6 +238,16 @@ pub fn apply(snapshot: &Snapshot, changes: &[PlannedChange]) -> Result<Applied, 
     })
 }
 
+/// The node of every HA service (not `ignored`) as the snapshot has it: the CRM's, else the inventory's.
+pub fn ha_nodes(snapshot: &Snapshot) -> Result<BTreeMap<String, String>, PlanError> {
+    let view = ClusterView::from_snapshot(snapshot)?;
+    Ok(view
+        .ha
+        .keys()
+        .filter_map(|sid| Some((sid.to_string(), view.node_of(sid)?.to_string())))
+        .collect())
+}
+
 /// VMID → (kind, node) of every guest in the inventory.
 fn inventory(snap: &Snapshot) -> Result<BTreeMap<u64, (GuestKind, String)>, PlanError> {
     Ok(snap
