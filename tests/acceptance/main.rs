@@ -14,6 +14,7 @@ mod protocol;
 mod provider_config;
 mod reliability;
 mod resource;
+mod review;
 mod rule;
 mod security;
 mod sim;
