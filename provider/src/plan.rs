@@ -1,4 +1,4 @@
-//! Reading a saved Terraform plan (`terraform show -json tfplan`, format 1.x) into the audit's planned changes in
+//! Reading a saved Terraform plan (`terraform show -json tfplan`, format 1.x, or 0.2 from Terraform 1.0) into the audit's planned changes in
 //! Proxmox terms. This is where the attribute names of this provider's resources meet the audit's vocabulary, so
 //! `pveha review` and a later provider feature read plans the same way. Resources of other providers are counted,
 //! not read.
@@ -23,7 +23,7 @@ pub enum PlanError {
     #[error("the file is not a Terraform JSON plan (no format_version); write it with `terraform show -json tfplan`")]
     NotAPlan,
     /// Another major format version.
-    #[error("the plan's format_version is '{0}', this pveha reads 1.x")]
+    #[error("the plan's format_version is '{0}', this pveha reads 1.x (and Terraform 1.0's 0.2)")]
     Version(String),
     /// A `terraform show -json` of a state, not of a saved plan.
     #[error("the file is a Terraform state, not a plan (no planned_values); run `terraform plan -out tfplan` first")]
@@ -56,7 +56,8 @@ pub fn parse(text: &str) -> Result<ParsedPlan, PlanError> {
         .get("format_version")
         .and_then(Value::as_str)
         .ok_or(PlanError::NotAPlan)?;
-    if version.split('.').next() != Some("1") {
+    // Terraform 1.0 writes 0.2, the same document that 1.1 declared stable as 1.0.
+    if version.split('.').next() != Some("1") && version != "0.2" {
         return Err(PlanError::Version(version.to_string()));
     }
     if doc.get("planned_values").is_none() && doc.get("resource_changes").is_none() {

@@ -36,7 +36,8 @@ async fn adopted(sim: &Sim, tf: &pveha_acceptance::Terraform, config: &str) -> W
 }
 
 /// Runs the guide's plan and show steps; returns the path of the JSON plan.
-async fn plan_json(w: &Workdir) -> Result<String> {
+async fn plan_json(w: &mut Workdir) -> Result<String> {
+    w.init().await;
     let plan = w.run(PLAN).await;
     anyhow::ensure!(plan.success(), "plan failed: {}", plan.combined());
     let show = w.run(SHOW).await;
@@ -62,7 +63,12 @@ async fn ha_nodes(sim: &Sim) -> Result<BTreeMap<String, String>> {
         .into_iter()
         .flatten()
         .filter(|e| e["type"] == json!("service"))
-        .filter_map(|e| Some((e["sid"].as_str()?.to_string(), e["node"].as_str()?.to_string())))
+        .filter_map(|e| {
+            Some((
+                e["sid"].as_str()?.to_string(),
+                e["node"].as_str()?.to_string(),
+            ))
+        })
         .collect())
 }
 
@@ -80,13 +86,21 @@ async fn the_blueprint_plan_lowers_the_risk_and_predicts_where_the_ha_manager_pu
     let blueprint = std::fs::read_to_string(workspace_root().join("examples/homelab/main.tf"))?;
     for tf in each_terraform() {
         let sim = sim8().await?;
-        let w = adopted(&sim, tf, &blueprint).await;
-        let plan = plan_json(&w).await?;
+        let mut w = adopted(&sim, tf, &blueprint).await;
+        let plan = plan_json(&mut w).await?;
 
         // The guide's review step: Markdown for the comment, exit code for the job.
-        let md = pveha(&["review", "--plan", &plan, "--fail-on-regression"], Some(&sim)).await?;
+        let md = pveha(
+            &["review", "--plan", &plan, "--fail-on-regression"],
+            Some(&sim),
+        )
+        .await?;
         assert_eq!(md.code, Some(0), "{}\n{}", md.stdout, md.stderr);
-        assert!(md.stdout.contains("**Risk: CRITICAL → HIGH**"), "{}", md.stdout);
+        assert!(
+            md.stdout.contains("**Risk: CRITICAL → HIGH**"),
+            "{}",
+            md.stdout
+        );
         assert!(md.stdout.contains("<details><summary>Unchanged findings"));
 
         let run = pveha(&["review", "--plan", &plan, "--format", "json"], Some(&sim)).await?;
@@ -98,13 +112,19 @@ async fn the_blueprint_plan_lowers_the_risk_and_predicts_where_the_ha_manager_pu
         );
         let resolved = codes(&review, "resolved");
         for code in ["replicas-colocated", "critical-not-ha"] {
-            assert!(resolved.iter().any(|c| c == code), "{code} not resolved: {resolved:?}");
+            assert!(
+                resolved.iter().any(|c| c == code),
+                "{code} not resolved: {resolved:?}"
+            );
         }
         assert!(
-            !codes(&review, "introduced").iter().any(|c| c == "replicas-colocated"),
+            !codes(&review, "introduced")
+                .iter()
+                .any(|c| c == "replicas-colocated"),
             "{review:#}"
         );
-        let predicted: BTreeMap<String, String> = serde_json::from_value(review["nodes_after"].clone())?;
+        let predicted: BTreeMap<String, String> =
+            serde_json::from_value(review["nodes_after"].clone())?;
         assert_eq!(predicted.len(), 11, "{predicted:?}");
         // The blueprint's restricted groups pull the first Traefik off proxmox: the prediction has to move it.
         assert_ne!(predicted["ct:110"], "proxmox");
@@ -119,29 +139,53 @@ async fn the_blueprint_plan_lowers_the_risk_and_predicts_where_the_ha_manager_pu
 }
 
 /// Both Traefik containers in one restricted group on `proxmox`.
-const PACKED: &str = r#"
+const ONE_NODE: &str = r#"
 resource "pveha_group" "one_node" {
   name       = "one-node"
   nodes      = { proxmox = 1 }
   restricted = true
 }
-
-resource "pveha_resource" "traefik" {
-  for_each = toset(["ct:110", "ct:121"])
-  sid      = each.key
-  group    = pveha_group.one_node.name
-}
 "#;
+
+/// The blueprint changed by a pull request that puts both Traefik containers into [`ONE_NODE`].
+fn packed(blueprint: &str) -> String {
+    let text = blueprint
+        .replace(
+            "pveha_group.reverse_proxy.name ",
+            "pveha_group.one_node.name ",
+        )
+        .replace(
+            "pveha_group.reverse_proxy_2.name ",
+            "pveha_group.one_node.name ",
+        );
+    format!("{text}{ONE_NODE}")
+}
 
 #[tokio::test]
 async fn packing_both_traefik_replicas_on_one_node_is_a_regression() -> Result<()> {
     let tf = &each_terraform()[0];
     let sim = sim8().await?;
-    let mut w = workdir(tf, &sim);
-    w.write_config(&hcl(PACKED));
-    let plan = plan_json(&w).await?;
+    let blueprint = std::fs::read_to_string(workspace_root().join("examples/homelab/main.tf"))?;
+    let mut w = adopted(&sim, tf, &blueprint).await;
+    w.apply(&blueprint).await;
+    sim.advance(300).await?;
+    let change = packed(&blueprint);
+    assert_ne!(
+        change,
+        format!("{blueprint}{ONE_NODE}"),
+        "the blueprint names both groups"
+    );
+    w.write_config(&change);
+    let plan = plan_json(&mut w).await?;
     let run = pveha(
-        &["review", "--plan", &plan, "--format", "json", "--fail-on-regression"],
+        &[
+            "review",
+            "--plan",
+            &plan,
+            "--format",
+            "json",
+            "--fail-on-regression",
+        ],
         Some(&sim),
     )
     .await?;
@@ -155,7 +199,13 @@ async fn packing_both_traefik_replicas_on_one_node_is_a_regression() -> Result<(
             .any(|c| c == "replicas-colocated" || c == "node-failure-outage"),
         "{introduced:?}"
     );
-    assert_eq!(review["nodes_after"]["ct:121"], json!("proxmox"));
+    assert_eq!(
+        (
+            review["nodes_after"]["ct:110"].clone(),
+            review["nodes_after"]["ct:121"].clone()
+        ),
+        (json!("proxmox"), json!("proxmox"))
+    );
     // The positive control: the same review without the flag reports and succeeds.
     let plain = pveha(&["review", "--plan", &plan], Some(&sim)).await?;
     assert_eq!(plain.code, Some(0), "{}", plain.stderr);
@@ -167,8 +217,10 @@ async fn bad_plans_are_one_line_errors_and_print_nothing() -> Result<()> {
     let tf = &each_terraform()[0];
     let sim = sim8().await?;
     let mut w = workdir(tf, &sim);
-    w.write_config(&hcl(PACKED));
-    let good = plan_json(&w).await?;
+    w.write_config(&hcl(&format!(
+        "{ONE_NODE}\nresource \"pveha_resource\" \"t\" {{\n  sid   = \"ct:121\"\n  group = pveha_group.one_node.name\n}}\n"
+    )));
+    let good = plan_json(&mut w).await?;
     // A plan written against another cluster: the same changes, for a guest this one lacks.
     let full = std::fs::read_to_string(&good)?.replace("ct:121", "vm:999");
     let ghost = w.path().join("ghost.json");
@@ -182,13 +234,20 @@ async fn bad_plans_are_one_line_errors_and_print_nothing() -> Result<()> {
     doc["format_version"] = json!("2.0");
     std::fs::write(&other, doc.to_string())?;
     let cases = [
-        (ghost.clone(), "references guest vm:999, which the snapshot does not have"),
+        (
+            ghost.clone(),
+            "references guest vm:999, which the snapshot does not have",
+        ),
         (truncated.display().to_string(), "not valid JSON"),
         (other.display().to_string(), "format_version is '2.0'"),
         (dir.join("absent.json").display().to_string(), "cannot read"),
     ];
     for (path, expected) in cases {
-        let run = pveha(&["review", "--plan", &path, "--fail-on-regression"], Some(&sim)).await?;
+        let run = pveha(
+            &["review", "--plan", &path, "--fail-on-regression"],
+            Some(&sim),
+        )
+        .await?;
         assert_eq!(run.code, Some(1), "{path}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{path}: printed {}", run.stdout);
         assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);

@@ -190,12 +190,7 @@ pub fn run(args: AuditArgs) -> i32 {
             }
         }
     };
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    if !print(&text) {
         return 1;
     }
     match args.fail_on {
@@ -206,6 +201,14 @@ pub fn run(args: AuditArgs) -> i32 {
         }
         _ => 0,
     }
+}
+
+/// Writes the whole output to stdout; false when it could not (a closed pipe), which the caller exits 1 on.
+pub fn print(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
 }
 
 /// The snapshot to audit, from the file or captured live, with the capture's warnings.

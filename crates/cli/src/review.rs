@@ -5,7 +5,6 @@
 //! 2 usage error or, with `--fail-on-regression`, a regression.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
@@ -79,13 +78,15 @@ impl Review {
     }
 }
 
-fn key(f: &Finding) -> (String, Vec<String>) {
-    let mut subjects = f.subjects.clone();
-    subjects.sort();
-    (f.code.clone(), subjects)
+/// A finding's identity across the two audits: its code, severity and first subject (the node, service or first
+/// guest it is about). The rest of the subjects is what the finding lists, which a change may alter without fixing
+/// or causing the problem (a reboot of `proxmox` still takes services down, only others); a severity that rises is
+/// a new finding.
+fn key(f: &Finding) -> (String, Severity, Option<String>) {
+    (f.code.clone(), f.severity, f.subjects.first().cloned())
 }
 
-/// Splits the findings by (code, subjects): resolved, introduced, unchanged.
+/// Splits the findings by identity ([`key`]): resolved, introduced, unchanged.
 fn diff(before: &Report, after: &Report) -> (Vec<Finding>, Vec<Finding>, Vec<Finding>) {
     let keys_before: Vec<_> = before.findings.iter().map(key).collect();
     let keys_after: Vec<_> = after.findings.iter().map(key).collect();
@@ -310,12 +311,7 @@ pub fn run(args: ReviewArgs) -> i32 {
             }
         },
     };
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    if !crate::audit::print(&text) {
         return 1;
     }
     if args.fail_on_regression && review.regressed() {
@@ -378,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn findings_are_matched_by_code_and_subjects_in_any_order() {
+    fn findings_are_matched_by_code_severity_and_first_subject() {
         let mut before = pveha_audit::Report {
             risk: Risk::High,
             findings: vec![
@@ -394,13 +390,23 @@ mod tests {
         };
         let mut after = before.clone();
         after.findings = vec![
-            finding("a", Severity::High, &["ct:2", "ct:1"]),
+            finding("a", Severity::High, &["ct:1", "ct:3"]),
             finding("b", Severity::Low, &["ct:3"]),
         ];
         let (resolved, introduced, unchanged) = diff(&before, &after);
         assert_eq!(resolved[0].subjects, ["ct:1"]);
         assert_eq!(introduced[0].subjects, ["ct:3"]);
-        assert_eq!(unchanged.len(), 1);
+        assert_eq!(
+            unchanged[0].subjects,
+            ["ct:1", "ct:3"],
+            "same problem, other members"
+        );
+        after.findings[0].severity = Severity::Critical;
+        assert_eq!(
+            diff(&before, &after).1.len(),
+            2,
+            "a rising severity is introduced"
+        );
         before.findings.clear();
         assert_eq!(diff(&before, &after).1.len(), 2);
     }
