@@ -12,6 +12,15 @@ terraform {
 
 provider "pveha" {}
 
+# Planned reboots. The seed's outage began with a reboot of proxmox: under the default
+# "conditional" policy a reboot freezes the node's HA services, so they stay down until the node
+# is back. "migrate" moves them to the other nodes first (and back afterwards). crs stays the
+# basic scheduler the cluster already runs, the one pveha's audit predicts placement with.
+resource "pveha_ha_settings" "cluster" {
+  shutdown_policy = "migrate"
+  crs             = "basic"
+}
+
 locals {
   new_ha      = ["ct:110", "ct:121", "ct:132", "ct:134"]
   existing_ha = ["ct:100", "ct:113", "ct:116", "ct:122", "ct:130", "ct:131", "ct:1250"]

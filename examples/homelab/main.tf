@@ -13,6 +13,15 @@ terraform {
 
 provider "pveha" {}
 
+# Planned reboots. The seed's outage began with a reboot of proxmox: under the default
+# "conditional" policy a reboot freezes the node's HA services, so they stay down until the node
+# is back. "migrate" moves them to the other nodes first (and back afterwards). crs stays the
+# basic scheduler the cluster already runs, the one pveha's audit predicts placement with.
+resource "pveha_ha_settings" "cluster" {
+  shutdown_policy = "migrate"
+  crs             = "basic"
+}
+
 # DNS and DHCP. The pairs (adguard/adguard-2, kea-dhcp-1/kea-dhcp-2) already sit on different
 # nodes; nofailback keeps them there, and recovery prefers proxmox2/proxmox3.
 resource "pveha_group" "critical_infrastructure" {

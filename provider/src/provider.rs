@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::diag;
+use crate::resources::ha_settings::HaSettingsResource;
 use crate::resources::rule::RuleResource;
 use crate::resources::{
     group::GroupResource, guest_startup::GuestStartupResource, resource::HaResourceResource,
@@ -114,6 +115,7 @@ impl Provider for Pveha {
             resource(GroupResource),
             resource(RuleResource),
             resource(GuestStartupResource),
+            resource(HaSettingsResource),
         ]
     }
 

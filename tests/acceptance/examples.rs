@@ -163,6 +163,7 @@ async fn resource_examples_plan_against_the_simulator() -> Result<()> {
         ("resources/pveha_group", false),
         ("resources/pveha_resource", false),
         ("resources/pveha_guest_startup", false),
+        ("resources/pveha_ha_settings", false),
         ("resources/pveha_rule", true),
         ("data-sources/pveha_cluster", false),
     ] {
@@ -183,7 +184,11 @@ async fn resource_examples_plan_against_the_simulator() -> Result<()> {
 #[tokio::test]
 async fn resource_examples_apply_and_import_with_their_scripts() -> Result<()> {
     let tf = &each_terraform()[0];
-    for rel in ["resources/pveha_group", "resources/pveha_guest_startup"] {
+    for rel in [
+        "resources/pveha_group",
+        "resources/pveha_guest_startup",
+        "resources/pveha_ha_settings",
+    ] {
         let ex = example(rel)?;
         let sim = sim8().await?;
         let mut w = workdir(tf, &sim);

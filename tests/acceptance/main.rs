@@ -8,6 +8,7 @@ mod docs;
 mod examples;
 mod group;
 mod guest_startup;
+mod ha_settings;
 mod homelab;
 mod prediction;
 mod protocol;

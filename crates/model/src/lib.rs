@@ -3,12 +3,14 @@
 //! The simulator deliberately does not use this crate, so that a parser bug here fails a round trip
 //! against it instead of being agreed with.
 
+pub mod options;
 pub mod property;
 pub mod records;
 pub mod sid;
 pub mod snapshot;
 mod wire;
 
+pub use options::{DatacenterHa, HaSettings, OptionsError, OptionsUpdate, PropertyMap};
 pub use property::{NodePriorities, PropertyError, Startup};
 pub use records::*;
 pub use sid::{GuestKind, Sid, SidError};

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod guests;
 pub mod ha;
 pub mod nodes;
+pub mod options;
 pub mod snapshot;
 pub mod storage;
 

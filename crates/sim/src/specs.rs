@@ -42,6 +42,7 @@ pub fn endpoints(major: Major) -> Vec<(&'static str, &'static str)> {
         ("GET", "/cluster/status"),
         ("GET", "/cluster/resources"),
         ("GET", "/cluster/options"),
+        ("PUT", "/cluster/options"),
         ("GET", "/cluster/backup"),
         ("GET", "/cluster/backup/{id}"),
         ("GET", "/cluster/replication"),
@@ -117,6 +118,7 @@ pub fn params(major: Major, method: &str, path: &str) -> Option<Vec<P>> {
                 .opt()
                 .one_of(&["vm", "storage", "node", "sdn"])]
         }
+        ("PUT", "/cluster/options") => cluster_options_update(pve9),
         ("GET", "/cluster/backup/{id}") => vec![P::string("id").max_len(50).pat(r"\S+")],
         ("GET", "/nodes/{node}/journal") => vec![
             P::string("endcursor").opt(),
@@ -273,6 +275,46 @@ pub fn params(major: Major, method: &str, path: &str) -> Option<Vec<P>> {
     };
     Some(specs)
 }
+
+/// `PUT /cluster/options`: the HA keys and the plain enums checked in full (the hash-format strings `ha`,
+/// `crs` and `migration` by `api::options`), the other datacenter options after their type check only.
+fn cluster_options_update(pve9: bool) -> Vec<P> {
+    let mut v = vec![
+        P::string("console")
+            .opt()
+            .one_of(&["applet", "vv", "html5", "xtermjs"]),
+        P::string("consent-text").opt().max_len(65536),
+        P::string("crs").opt(),
+        P::string("delete").opt().fmt("pve-configid-list"),
+        P::string("description").opt().max_len(65536),
+        P::string("fencing")
+            .opt()
+            .one_of(&["watchdog", "hardware", "both"]),
+        P::string("ha").opt(),
+        P::string("keyboard").opt().one_of(KEYBOARDS),
+        P::string("language").opt().one_of(LANGUAGES),
+        P::integer("max_workers").opt().min(1),
+        P::string("migration").opt(),
+    ];
+    v.extend(opaque_specs(DATACENTER_OPAQUE));
+    if pve9 {
+        v.extend(opaque_specs("replication:s"));
+    }
+    v
+}
+
+const DATACENTER_OPAQUE: &str =
+    "bwlimit:s email_from:s http_proxy:s mac_prefix:s migration_unsecure:b next-id:s \
+notify:s registered-tags:s tag-style:s u2f:s user-tag-access:s webauthn:s";
+
+const KEYBOARDS: &[&str] = &[
+    "de", "de-ch", "da", "en-gb", "en-us", "es", "fi", "fr", "fr-be", "fr-ca", "fr-ch", "hu", "is",
+    "it", "ja", "lt", "mk", "nl", "no", "pl", "pt", "pt-br", "sv", "sl", "tr",
+];
+const LANGUAGES: &[&str] = &[
+    "ar", "ca", "da", "de", "en", "es", "eu", "fa", "fr", "hr", "he", "it", "ja", "ka", "kr", "nb",
+    "nl", "nn", "pl", "pt_BR", "ru", "sl", "sv", "tr", "ukr", "zh_CN", "zh_TW",
+];
 
 /// Guest config update: the startup parameters checked in full, every other schema parameter accepted
 /// after its type check and stored verbatim.

@@ -3,6 +3,7 @@
 
 pub mod group;
 pub mod guest_startup;
+pub mod ha_settings;
 pub mod resource;
 pub mod rule;
 
@@ -162,6 +163,7 @@ mod tests {
             Schema::of::<group::GroupModel>(0),
             Schema::of::<rule::RuleModel>(0),
             Schema::of::<guest_startup::GuestStartupModel>(0),
+            Schema::of::<ha_settings::HaSettingsModel>(0),
         ];
         for s in &schemas {
             let s = s.as_ref().expect("schema");

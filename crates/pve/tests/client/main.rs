@@ -7,6 +7,7 @@ mod auth;
 mod concurrency;
 mod errors;
 mod ha;
+mod options;
 mod retries;
 mod send;
 mod snapshot;

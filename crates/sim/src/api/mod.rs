@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod guests;
 pub mod ha;
 pub mod ha_status;
+pub mod options;
 
 use serde_json::{json, Value};
 
@@ -128,10 +129,9 @@ pub fn dispatch(c: &mut Cluster, method: &str, template: &str, p: &Params) -> Ap
         ("GET", "/cluster/status") => cluster::status(c),
         ("GET", "/cluster/resources") => cluster::resources(c, p.str("type")),
         ("GET", "/nodes") => cluster::nodes(c),
-        ("GET", "/cluster/options")
-        | ("GET", "/cluster/backup")
-        | ("GET", "/cluster/replication")
-        | ("GET", "/storage") => {
+        ("GET", "/cluster/options") => options::get(c),
+        ("PUT", "/cluster/options") => options::update(c, p)?,
+        ("GET", "/cluster/backup") | ("GET", "/cluster/replication") | ("GET", "/storage") => {
             let v = c
                 .verbatim
                 .get(template)

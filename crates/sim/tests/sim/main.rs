@@ -5,3 +5,4 @@ mod endpoints;
 mod failover;
 mod harness;
 mod lifecycle;
+mod options;
