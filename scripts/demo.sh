@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the seed's story on the embedded simulator. A 3-node homelab whose two Traefik
-# instances share one node; audit it, apply the blueprint, audit again, then fail that node.
+# instances share one node; audit it (including what a planned reboot of that node does), apply the
+# blueprint, audit again, then fail that node.
 # Leaves nothing running; exits non-zero if any step fails.
 set -euo pipefail
 
@@ -26,6 +27,25 @@ r = json.load(sys.stdin)
 print("Risk: %s   (%s)" % (r["risk"], ", ".join("%d %s" % (n, s) for s, n in r["counts"].items() if n)))
 for f in r["findings"]:
     print("  %-9s %-24s %s" % (f["severity"], f["code"], f["title"]))'
+}
+
+# Reads an audit's JSON and prints what a planned reboot of 'proxmox' does; exits 1 unless Traefik's fate is
+# the expected one ("lost": no replica runs during the reboot, "kept": one does).
+reboot_of_proxmox() {
+  python3 -c '
+import json, sys
+expect = sys.argv[1]
+r = json.load(sys.stdin)
+row = next((i for i in r["node_reboot_impact"] if i["node"] == "proxmox"), None)
+if row is None:
+    sys.exit("no planned-reboot row for proxmox")
+print("Planned reboot of proxmox (shutdown_policy %s): frozen %s, migrated %s, services lost: %s"
+      % (row["policy"], row["frozen"] or "none", row["migrated"] or "none", ", ".join(row["lost_services"]) or "none"))
+outage = [f for f in r["findings"] if f["code"] == "reboot-outage" and f["subjects"][:1] == ["proxmox"]]
+lost = "traefik" in row["lost_services"]
+if lost != (expect == "lost") or (expect == "lost" and not outage):
+    sys.exit("expected Traefik %s on a reboot of proxmox" % expect)
+print("Traefik is %s." % ("down for the whole reboot (reboot-outage)" if lost else "kept running through it"))' "$1"
 }
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -56,7 +76,11 @@ export PROXMOX_VE_TLS_FINGERPRINT="$fingerprint"
 sim() { curl -fsS -X "$1" "$url/_sim/$2" -H 'Content-Type: application/json' ${3:+-d "$3"} -k; }
 
 step "Audit before: what the seed's outage report found"
-"$bin/pveha" audit --format json | summary
+"$bin/pveha" audit --format json >"$work/before.json"
+summary <"$work/before.json"
+
+step "Before: what a planned reboot of proxmox does (the seed's outage began with one)"
+reboot_of_proxmox lost <"$work/before.json"
 
 step "terraform import + apply of examples/homelab (the blueprint as HCL)"
 mirror="$work/mirror/registry.terraform.io/pveha/pveha/0.1.0/linux_amd64"
@@ -85,7 +109,11 @@ step "Letting the HA manager run its rounds (simulated 2 minutes)"
 sim POST advance '{"seconds":120}' && echo
 
 step "Audit after: what remains, and why"
-"$bin/pveha" audit --format json | summary
+"$bin/pveha" audit --format json >"$work/after.json"
+summary <"$work/after.json"
+
+step "After: the same planned reboot of proxmox"
+reboot_of_proxmox kept <"$work/after.json"
 echo "(pveha audit --format markdown prints the full report with the remediation HCL.)"
 
 step "Drift check: terraform plan -detailed-exitcode (0 = cluster matches the code)"

@@ -228,6 +228,51 @@ async fn audit_of_the_seed_snapshot_reports_every_seed_problem() -> Result<()> {
 }
 
 #[tokio::test]
+async fn audit_of_the_seed_snapshot_says_a_reboot_of_proxmox_takes_traefik_down() -> Result<()> {
+    let run = pveha(
+        &["audit", "--snapshot", &fixture_arg(), "--format", "json"],
+        None,
+    )
+    .await?;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let report = run.json()?;
+    let outage = with_code(&report, "reboot-outage");
+    assert!(
+        outage.iter().any(
+            |f| subjects(f).first().map(String::as_str) == Some("proxmox")
+                && subjects(f).contains(&"traefik".to_string())
+        ),
+        "{outage:#?}"
+    );
+    let proxmox = report["node_reboot_impact"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["node"] == "proxmox")
+        .context("no node_reboot_impact for proxmox")?;
+    assert_eq!(proxmox["policy"], "conditional");
+    assert!(
+        proxmox["lost_services"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|s| s == "traefik")),
+        "{proxmox:#}"
+    );
+    // The fix comes as data and, rendered by the provider, as HCL setting the shutdown policy.
+    let fix = outage
+        .iter()
+        .find(|f| subjects(f).first().map(String::as_str) == Some("proxmox"))
+        .context("no reboot-outage for proxmox")?;
+    assert!(fix["remediation_actions"].as_array().is_some_and(|a| a
+        .iter()
+        .any(|r| r["kind"] == "ha_settings" && r["shutdown_policy"] == "migrate")));
+    assert!(fix["remediation_hcl"]
+        .as_str()
+        .is_some_and(|h| h.contains("resource \"pveha_ha_settings\"")
+            && h.contains("shutdown_policy = \"migrate\"")));
+    Ok(())
+}
+
+#[tokio::test]
 async fn audit_options_change_what_is_critical() -> Result<()> {
     let base = pveha(
         &["audit", "--snapshot", &fixture_arg(), "--format", "json"],

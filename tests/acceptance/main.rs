@@ -14,6 +14,7 @@ mod prediction;
 mod protocol;
 mod provider_config;
 mod reliability;
+mod remediation;
 mod resource;
 mod review;
 mod rule;

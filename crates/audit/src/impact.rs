@@ -193,6 +193,35 @@ pub(crate) fn note_scheduler(view: &ClusterView, cluster: &Cluster, notes: &mut 
 /// HA services (sids) that would find no recovery node, per failed node.
 pub(crate) type Unplaced = BTreeMap<String, Vec<String>>;
 
+/// Guests by node and running replicas per service, which every node's prediction reads.
+pub(crate) struct GuestIndex<'a> {
+    /// Node → indexes into `view.guests`.
+    pub on_node: HashMap<&'a str, Vec<usize>>,
+    /// Service index → running members in the whole cluster.
+    pub running_total: Vec<usize>,
+    /// Node → memory of its running guests, bytes.
+    pub committed: BTreeMap<&'a str, u64>,
+}
+
+/// Indexes the guests once for all nodes' predictions.
+pub(crate) fn guest_index<'a>(view: &'a ClusterView, services: &Services) -> GuestIndex<'a> {
+    let mut index = GuestIndex {
+        on_node: HashMap::new(),
+        running_total: vec![0; services.list.len()],
+        committed: BTreeMap::new(),
+    };
+    for (i, g) in view.guests.iter().enumerate() {
+        index.on_node.entry(g.node.as_str()).or_default().push(i);
+        if g.running {
+            *index.committed.entry(g.node.as_str()).or_default() += g.maxmem;
+            if let Some(&s) = services.of_guest.get(&g.sid) {
+                index.running_total[s] += 1;
+            }
+        }
+    }
+    index
+}
+
 /// The impact of each online node's failure, in node order, and the HA services that would find no node.
 pub(crate) fn node_failure_impact(
     view: &ClusterView,
@@ -200,18 +229,11 @@ pub(crate) fn node_failure_impact(
     cluster: &Cluster,
 ) -> (Vec<NodeFailureImpact>, Unplaced) {
     let recoverer = Recoverer::new(cluster);
-    let mut committed: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut on_node: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut running_total: Vec<usize> = vec![0; services.list.len()];
-    for (i, g) in view.guests.iter().enumerate() {
-        on_node.entry(g.node.as_str()).or_default().push(i);
-        if g.running {
-            *committed.entry(g.node.as_str()).or_default() += g.maxmem;
-            if let Some(&s) = services.of_guest.get(&g.sid) {
-                running_total[s] += 1;
-            }
-        }
-    }
+    let GuestIndex {
+        on_node,
+        running_total,
+        committed,
+    } = guest_index(view, services);
 
     let mut out = Vec::new();
     let mut unplaced = Unplaced::new();

@@ -10,12 +10,12 @@
 //! - null: down until the node is back (frozen by the policy, not HA-managed, or with nowhere to go): as long as the
 //!   node takes to reboot, which the audit cannot know.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use pveha_model::{GuestKind, Sid};
 use pveha_placement::{node_event, Cluster, Fate, NodeEvent, ShutdownPolicy};
 
-use crate::impact::RECOVERY_SECONDS;
+use crate::impact::{guest_index, GuestIndex, RECOVERY_SECONDS};
 use crate::report::NodeRebootImpact;
 use crate::services::Services;
 use crate::view::ClusterView;
@@ -39,16 +39,11 @@ pub(crate) fn node_reboot_impact(
     cluster: &Cluster,
 ) -> Vec<NodeRebootImpact> {
     let policy = policy(view);
-    let mut on_node: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut running_total: Vec<usize> = vec![0; services.list.len()];
-    for (i, g) in view.guests.iter().enumerate() {
-        on_node.entry(g.node.as_str()).or_default().push(i);
-        if g.running {
-            if let Some(&s) = services.of_guest.get(&g.sid) {
-                running_total[s] += 1;
-            }
-        }
-    }
+    let GuestIndex {
+        on_node,
+        running_total,
+        ..
+    } = guest_index(view, services);
     let mut out = Vec::new();
     for node in view.nodes.iter().filter(|n| n.online) {
         let outcome = node_event(cluster, &node.name, NodeEvent::Reboot, policy);

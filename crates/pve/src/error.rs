@@ -213,10 +213,10 @@ fn is_transient_status(status: u16) -> bool {
 
 /// Hint given whenever a server or the client refuses HA groups on PVE 9.
 pub(crate) const GROUPS_ON_PVE9_HINT: &str =
-    "PVE 9 replaced HA groups with node-affinity rules: use pveha_rule";
+    "PVE 9 replaced HA groups with node-affinity rules: use HA rules";
 /// Hint given whenever HA rules are used on PVE 8.
 pub(crate) const RULES_ON_PVE8_HINT: &str =
-    "HA rules exist from PVE 9 on: use pveha_group on PVE 8";
+    "HA rules exist from PVE 9 on: use HA groups on PVE 8";
 
 /// Classifies an error answer of the API from its status, reason phrase and body.
 pub fn classify(status: u16, reason: &str, body: &[u8]) -> Error {
@@ -609,7 +609,7 @@ mod tests {
             b"",
         );
         assert!(matches!(e, Error::VersionUnsupported { .. }));
-        assert!(e.to_string().contains("pveha_rule"), "{e}");
+        assert!(e.to_string().contains("use HA rules"), "{e}");
     }
 
     #[test]

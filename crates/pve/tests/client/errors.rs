@@ -189,7 +189,7 @@ async fn version_unsupported_before_any_request_and_from_the_server() {
     sim.reset_requests().await;
     let gated = groups::list(&client).await.unwrap_err();
     assert!(matches!(gated, Error::VersionUnsupported { .. }));
-    assert!(gated.to_string().contains("use pveha_rule"), "{gated}");
+    assert!(gated.to_string().contains("use HA rules"), "{gated}");
     assert_eq!(sim.total_requests().await, 0, "refused before any request");
     let served = client.get_raw("/cluster/ha/groups", &[]).await.unwrap_err();
     assert!(
