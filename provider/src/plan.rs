@@ -364,6 +364,26 @@ mod tests {
     }
 
     #[test]
+    fn ha_settings_are_read_with_their_attribute_names() {
+        let text = plan(
+            r#"{"address":"pveha_ha_settings.this","mode":"managed","type":"pveha_ha_settings","change":{"actions":["update"],"before":{"id":"cluster","shutdown_policy":"conditional"},"after":{"id":"cluster","shutdown_policy":"migrate","crs":"static","rebalance_on_start":true,"fencing":null},"after_unknown":{}}}"#,
+        );
+        let p = parse(&text).unwrap();
+        let Some(PlannedObject::HaSettings(s)) = &p.changes[0].after else {
+            panic!("not settings")
+        };
+        assert_eq!(
+            (
+                s.shutdown_policy.as_deref(),
+                s.crs.as_deref(),
+                s.rebalance_on_start,
+                s.fencing.as_deref()
+            ),
+            (Some("migrate"), Some("static"), Some(true), None)
+        );
+    }
+
+    #[test]
     fn bad_documents_name_the_problem() {
         let cases = [
             (
