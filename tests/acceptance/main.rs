@@ -17,6 +17,7 @@ mod provider_config;
 mod reliability;
 mod remediation;
 mod resource;
+mod review;
 mod rule;
 mod security;
 mod sim;

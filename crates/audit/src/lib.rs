@@ -10,6 +10,7 @@ mod findings;
 pub mod impact;
 mod markdown;
 mod options;
+pub mod plan;
 pub mod reboot;
 pub mod remediation;
 mod report;

@@ -22,9 +22,9 @@ pub enum Format {
     Json,
 }
 
-/// Flags of `pveha audit`.
+/// Where the cluster comes from and how it is judged: the flags `pveha audit` and `pveha review` share.
 #[derive(Args, Debug)]
-pub struct AuditArgs {
+pub struct SourceArgs {
     /// Audit this pveha-snapshot/1 file instead of a live cluster.
     #[arg(long, value_name = "FILE")]
     snapshot: Option<PathBuf>,
@@ -54,6 +54,13 @@ pub struct AuditArgs {
     /// Recovery time critical services must stay under (default 2m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     rto_target: Option<std::time::Duration>,
+}
+
+/// Flags of `pveha audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    source: SourceArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     format: Format,
@@ -89,7 +96,7 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse()
 }
 
-impl AuditArgs {
+impl SourceArgs {
     /// The engine's options from the flags, the data source's defaults for the rest.
     fn options(&self) -> Options {
         let mut o = Options::default();
@@ -115,6 +122,21 @@ impl AuditArgs {
         }
         o
     }
+
+    /// The options, checked; the error is a usage error (exit 2).
+    pub fn checked_options(&self) -> Result<Options, String> {
+        let options = self.options();
+        options.check().map_err(|e| e.to_string())?;
+        if let Some(p) = self
+            .balance_tolerance_percent
+            .filter(|p| !p.is_finite() || *p < 0.0)
+        {
+            return Err(format!(
+                "--balance-tolerance-percent must be 0 or more, got {p}"
+            ));
+        }
+        Ok(options)
+    }
 }
 
 /// The report as the data source's results, one JSON object (plus `report`, the Markdown).
@@ -132,19 +154,14 @@ pub fn to_json(report: &Report) -> Result<serde_json::Value> {
 
 /// Runs `pveha audit`; returns the exit code (usage errors are 2, like a met `--fail-on`).
 pub fn run(args: AuditArgs) -> i32 {
-    let options = args.options();
-    if let Err(e) = options.check() {
-        eprintln!("pveha audit: {e}");
-        return 2;
-    }
-    if let Some(p) = args
-        .balance_tolerance_percent
-        .filter(|p| !p.is_finite() || *p < 0.0)
-    {
-        eprintln!("pveha audit: --balance-tolerance-percent must be 0 or more, got {p}");
-        return 2;
-    }
-    let (snapshot, warnings) = match load(&args) {
+    let options = match args.source.checked_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pveha audit: {e}");
+            return 2;
+        }
+    };
+    let (snapshot, warnings) = match load(&args.source) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("pveha audit: {e:#}");
@@ -173,12 +190,7 @@ pub fn run(args: AuditArgs) -> i32 {
             }
         }
     };
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    if !print(&text) {
         return 1;
     }
     match args.fail_on {
@@ -191,8 +203,16 @@ pub fn run(args: AuditArgs) -> i32 {
     }
 }
 
+/// Writes the whole output to stdout; false when it could not (a closed pipe), which the caller exits 1 on.
+pub fn print(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
+}
+
 /// The snapshot to audit, from the file or captured live, with the capture's warnings.
-fn load(args: &AuditArgs) -> Result<(Snapshot, Vec<String>)> {
+pub fn load(args: &SourceArgs) -> Result<(Snapshot, Vec<String>)> {
     if let Some(path) = &args.snapshot {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -243,7 +263,7 @@ mod tests {
             "--rto-target",
             "5m",
         ]);
-        let o = a.options();
+        let o = a.source.options();
         assert_eq!(o.critical_tags, ["tier0"]);
         assert_eq!(o.critical_vmids, [110]);
         assert_eq!(o.critical_name_patterns, ["^traefik"]);
@@ -256,7 +276,7 @@ mod tests {
 
     #[test]
     fn no_flags_give_the_data_sources_defaults() {
-        assert_eq!(parse(&[]).options(), Options::default());
+        assert_eq!(parse(&[]).source.options(), Options::default());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod audit;
 mod connect;
+mod review;
 mod sim;
 mod snapshot;
 
@@ -22,6 +23,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Audit a cluster's HA setup (live, or a --snapshot file) and print the report.
     Audit(audit::AuditArgs),
+    /// The HA risk a Terraform plan leaves behind (`terraform show -json tfplan`), as a PR comment or JSON.
+    Review(review::ReviewArgs),
     /// Capture a live cluster into a pveha-snapshot/1 file (for offline audits and `pveha sim`).
     Snapshot(snapshot::SnapshotArgs),
 }
@@ -58,6 +61,7 @@ fn main() {
     let code = match cli.command {
         Command::Sim(args) => sim::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Review(args) => review::run(args),
         Command::Snapshot(args) => snapshot::run(args),
     };
     std::process::exit(code);
