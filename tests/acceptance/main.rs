@@ -10,6 +10,7 @@ mod group;
 mod guest_startup;
 mod ha_settings;
 mod homelab;
+mod lifecycle;
 mod mirror;
 mod prediction;
 mod protocol;

@@ -21,7 +21,7 @@ async fn post(sim: &Sim, path: &str, form: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-async fn put(sim: &Sim, path: &str, form: &[(&str, &str)]) -> Result<()> {
+pub(crate) async fn put(sim: &Sim, path: &str, form: &[(&str, &str)]) -> Result<()> {
     let answer = sim.api("PUT", path, form).await?;
     answer.data().with_context(|| format!("PUT {path}"))?;
     Ok(())
@@ -29,7 +29,7 @@ async fn put(sim: &Sim, path: &str, form: &[(&str, &str)]) -> Result<()> {
 
 /// PVE 8: a restricted group with a single member, a nofailback preference, and the Traefik pair restricted
 /// to two nodes.
-async fn groups_layout(sim: &Sim) -> Result<()> {
+pub(crate) async fn groups_layout(sim: &Sim) -> Result<()> {
     post(
         sim,
         "/cluster/ha/groups",
@@ -82,7 +82,7 @@ async fn groups_layout(sim: &Sim) -> Result<()> {
 }
 
 /// PVE 9: strict node affinity with a single node, the DNS pair apart, and the Traefik pair apart on two nodes.
-async fn rules_layout(sim: &Sim) -> Result<()> {
+pub(crate) async fn rules_layout(sim: &Sim) -> Result<()> {
     for sid in ["ct:110", "ct:121", "ct:132", "ct:134"] {
         post(sim, "/cluster/ha/resources", &[("sid", sid)]).await?;
     }
@@ -121,7 +121,7 @@ async fn rules_layout(sim: &Sim) -> Result<()> {
 }
 
 /// sid → (node, crm state) from the HA status.
-async fn services(sim: &Sim) -> Result<BTreeMap<String, (String, String)>> {
+pub(crate) async fn services(sim: &Sim) -> Result<BTreeMap<String, (String, String)>> {
     let answer = sim.api("GET", "/cluster/ha/status/current", &[]).await?;
     let entries = answer.data()?.as_array().cloned().unwrap_or_default();
     Ok(entries
@@ -186,7 +186,7 @@ async fn check_every_node(
 }
 
 /// Boxed async layouts, so one checker takes either.
-mod futures_like {
+pub(crate) mod futures_like {
     use std::future::Future;
     use std::pin::Pin;
 

@@ -204,6 +204,17 @@ impl Sim {
         Ok(())
     }
 
+    /// A planned reboot of `node` (honouring the cluster's `shutdown_policy`); it is down for `down_seconds`.
+    pub async fn reboot(&self, node: &str, down_seconds: u64) -> Result<()> {
+        self.control(
+            reqwest::Method::POST,
+            &format!("nodes/{node}/reboot"),
+            Some(json!({ "down_seconds": down_seconds })),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Adds a fault (see the contract: `path` regex, `kind`, …) and returns its id.
     pub async fn add_fault(&self, fault: Value) -> Result<String> {
         let answer = self
