@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pveha_model::{ClusterResource, GuestKind, HaModel, Sid};
-use pveha_pve::{Auth, Client, ClientConfig, ClientOptions};
+use pveha_pve::connect::{ConnectionSettings, ResolveError, Setting};
+use pveha_pve::{Client, ClientConfig, ClientOptions, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
@@ -135,131 +136,98 @@ impl Provider for Pveha {
     }
 }
 
-/// A setting from the configuration, else from the environment; `Err(())` when it is unknown (plan time).
-fn pick(
-    value: &Value<String>,
-    env: &str,
-    getenv: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>, ()> {
+/// A setting from the configuration (`None` = not set there, so the environment may fill it); `Err(())` when it
+/// is unknown (plan time).
+fn given<T: Clone>(value: &Value<T>) -> Result<Option<T>, ()> {
     match value {
         Value::Known(v) => Ok(Some(v.clone())),
         Value::Unknown => Err(()),
-        Value::Null => Ok(getenv(env).filter(|v| !v.trim().is_empty())),
+        Value::Null => Ok(None),
     }
 }
 
-/// A boolean setting from the configuration, else from `env` (empty, 0, false, no → false; 1, true, yes → true).
-fn flag(
-    value: &Value<bool>,
-    attribute: &'static str,
-    env: &str,
-    getenv: &dyn Fn(&str) -> Option<String>,
-    diags: &mut Diagnostics,
-) -> Option<bool> {
-    match value {
-        Value::Known(b) => Some(*b),
-        Value::Unknown => Some(false),
-        Value::Null => match getenv(env).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Some(false),
-            Some(v) if v.is_empty() || matches!(v.as_str(), "0" | "false" | "no") => Some(false),
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes") => Some(true),
-            Some(v) => {
-                diags.error_at(
-                    attribute,
-                    format!("Invalid {env}"),
-                    format!("{env} is {v:?}; use true or false."),
-                );
-                None
-            }
-        },
+/// The provider attribute of a connection setting.
+fn attribute(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Endpoint => "endpoint",
+        Setting::ApiToken => "api_token",
+        Setting::Username => "username",
+        Setting::Password => "password",
+        Setting::TlsFingerprint => "tls_fingerprint",
+        Setting::CaCert => "ca_cert",
+        Setting::Insecure => "insecure",
+        Setting::AllowInsecureHttp => "allow_insecure_http",
     }
 }
 
-/// Builds the client settings from configuration and environment; errors name both attribute and variable.
+/// Builds the client settings from configuration and environment (`pveha_pve::connect` holds the rules);
+/// errors name both attribute and variable.
 fn settings(
     config: &Config,
     getenv: &dyn Fn(&str) -> Option<String>,
     diags: &mut Diagnostics,
 ) -> Option<ClientConfig> {
-    let fields = [
-        (&config.endpoint, "PROXMOX_VE_ENDPOINT"),
-        (&config.api_token, "PROXMOX_VE_API_TOKEN"),
-        (&config.username, "PROXMOX_VE_USERNAME"),
-        (&config.password, "PROXMOX_VE_PASSWORD"),
-        (&config.tls_fingerprint, "PROXMOX_VE_TLS_FINGERPRINT"),
-        (&config.ca_cert, "PROXMOX_VE_CA_CERT"),
-    ];
-    let mut picked = Vec::with_capacity(fields.len());
-    for (value, env) in fields {
-        match pick(value, env, getenv) {
-            Ok(v) => picked.push(v),
-            Err(()) => {
-                diags.error(
-                    "Provider configuration is not known yet",
-                    "The pveha provider block depends on values known only after apply. Configure it with values \
-                     known at plan time (variables, locals or environment variables).",
-                );
-                return None;
-            }
+    let gathered = (|| {
+        Ok::<_, ()>(ConnectionSettings {
+            endpoint: given(&config.endpoint)?,
+            api_token: given(&config.api_token)?.map(Secret::new),
+            username: given(&config.username)?,
+            password: given(&config.password)?.map(Secret::new),
+            tls_fingerprint: given(&config.tls_fingerprint)?,
+            ca_cert: given(&config.ca_cert)?,
+            // An unknown boolean is taken as false: it can only loosen a check, never tighten one.
+            insecure: given(&config.insecure).unwrap_or(Some(false)),
+            allow_insecure_http: given(&config.allow_insecure_http).unwrap_or(Some(false)),
+        })
+    })();
+    let Ok(gathered) = gathered else {
+        diags.error(
+            "Provider configuration is not known yet",
+            "The pveha provider block depends on values known only after apply. Configure it with values \
+             known at plan time (variables, locals or environment variables).",
+        );
+        return None;
+    };
+    let resolved = gathered
+        .with_env_fallbacks(getenv)
+        .and_then(ConnectionSettings::resolve);
+    match resolved {
+        Ok(settings) => Some(settings),
+        Err(e) => {
+            resolve_error(diags, &e);
+            None
         }
     }
-    let [endpoint, token, username, password, fingerprint, ca_cert]: [Option<String>; 6] =
-        picked.try_into().ok()?;
-    let insecure = flag(
-        &config.insecure,
-        "insecure",
-        "PROXMOX_VE_INSECURE",
-        getenv,
-        diags,
-    )?;
-    let allow_http = flag(
-        &config.allow_insecure_http,
-        "allow_insecure_http",
-        "PROXMOX_VE_ALLOW_INSECURE_HTTP",
-        getenv,
-        diags,
-    )?;
-    let Some(endpoint) = endpoint else {
-        diags.error_at(
+}
+
+/// A resolution problem as a diagnostic at the attribute it concerns.
+fn resolve_error(diags: &mut Diagnostics, err: &ResolveError) {
+    match err {
+        ResolveError::MissingEndpoint => diags.error_at(
             "endpoint",
             "Missing Proxmox VE endpoint",
             "Set endpoint in the provider block or the PROXMOX_VE_ENDPOINT environment variable, \
              e.g. https://192.168.1.137:8006.",
-        );
-        return None;
-    };
-    let auth = match (token, username, password) {
-        (Some(token), _, _) => Auth::token(token),
-        (None, Some(user), Some(pass)) => Auth::password(user, pass),
-        (None, Some(_), None) => {
-            diags.error_at(
-                "password",
-                "Missing Proxmox VE password",
-                "username is set but password is not: set password in the provider block or the \
-                 PROXMOX_VE_PASSWORD environment variable (or use api_token / PROXMOX_VE_API_TOKEN instead).",
-            );
-            return None;
-        }
-        (None, None, _) => {
-            diags.error_at(
-                "api_token",
-                "Missing Proxmox VE credentials",
-                "Set api_token in the provider block or the PROXMOX_VE_API_TOKEN environment variable \
-                 (USER@REALM!TOKENID=SECRET), or username and password (PROXMOX_VE_USERNAME and PROXMOX_VE_PASSWORD).",
-            );
-            return None;
-        }
-    };
-    let mut settings = ClientConfig::new(endpoint, auth);
-    settings.tls_fingerprint = fingerprint;
-    settings.ca_cert = ca_cert;
-    settings.insecure = insecure;
-    settings.allow_insecure_http = allow_http;
-    if let Err(e) = settings.validate() {
-        diag::config_error(diags, &e);
-        return None;
+        ),
+        ResolveError::MissingPassword => diags.error_at(
+            "password",
+            "Missing Proxmox VE password",
+            "username is set but password is not: set password in the provider block or the \
+             PROXMOX_VE_PASSWORD environment variable (or use api_token / PROXMOX_VE_API_TOKEN instead).",
+        ),
+        ResolveError::MissingCredentials => diags.error_at(
+            "api_token",
+            "Missing Proxmox VE credentials",
+            "Set api_token in the provider block or the PROXMOX_VE_API_TOKEN environment variable \
+             (USER@REALM!TOKENID=SECRET), or username and password (PROXMOX_VE_USERNAME and PROXMOX_VE_PASSWORD).",
+        ),
+        ResolveError::InvalidFlag { setting, value } => diags.error_at(
+            attribute(*setting),
+            format!("Invalid {}", setting.env()),
+            format!("{} is {value:?}; use true or false.", setting.env()),
+        ),
+        ResolveError::Invalid(e) => diag::config_error(diags, e),
     }
-    Some(settings)
 }
 
 /// What `configure` makes: the API client, whose caches (HA lists and the cluster inventory) make
@@ -390,6 +358,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use pveha_pve::Auth;
 
     fn config() -> Config {
         Config {

@@ -4,7 +4,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use pveha_pve::{Auth, Client, ClientConfig};
+use pveha_pve::connect::{parse_flag, ConnectionSettings, ResolveError};
+use pveha_pve::{Client, ClientConfig, Secret};
 
 /// How to reach a live cluster; every flag falls back to the provider's environment variable.
 #[derive(Args, Debug, Default)]
@@ -47,52 +48,50 @@ pub struct ConnectArgs {
     pub allow_insecure_http: Option<bool>,
 }
 
-/// The provider's reading of `PROXMOX_VE_INSECURE`: empty, 0, false, no → false; 1, true, yes → true.
+/// The provider's reading of a boolean (`pveha_pve::connect::parse_flag`), as a clap value parser.
 fn parse_bool(text: &str) -> Result<bool, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "false" | "no" => Ok(false),
-        "1" | "true" | "yes" => Ok(true),
-        other => Err(format!("{other:?} is not true or false")),
-    }
-}
-
-fn present(v: &Option<String>) -> Option<String> {
-    v.as_ref()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    parse_flag(text).ok_or_else(|| format!("{:?} is not true or false", text.trim()))
 }
 
 impl ConnectArgs {
     /// The client settings; errors name both the flag and the environment variable.
     pub fn config(&self) -> Result<ClientConfig> {
-        let Some(endpoint) = present(&self.endpoint) else {
-            bail!("no cluster given: pass --endpoint (or set PROXMOX_VE_ENDPOINT), or audit a file with --snapshot");
+        // A --ca-cert that is not PEM text names a file to read.
+        let ca_cert = match self.ca_cert.as_deref().map(str::trim) {
+            Some(path) if !path.is_empty() && !path.starts_with("-----BEGIN") => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --ca-cert {path}"))?,
+            ),
+            other => other.map(str::to_string),
         };
-        let auth = match (present(&self.api_token), present(&self.username), present(&self.password)) {
-            (Some(token), _, _) => Auth::token(token),
-            (None, Some(user), Some(pass)) => Auth::password(user, pass),
-            (None, Some(_), None) => bail!("--username is set but --password is not (or set PROXMOX_VE_PASSWORD)"),
-            (None, None, _) => bail!(
+        // clap already read the environment variables, so nothing is filled in here.
+        let settings = ConnectionSettings {
+            endpoint: self.endpoint.clone(),
+            api_token: self.api_token.clone().map(Secret::new),
+            username: self.username.clone(),
+            password: self.password.clone().map(Secret::new),
+            tls_fingerprint: self.tls_fingerprint.clone(),
+            ca_cert,
+            insecure: self.insecure,
+            allow_insecure_http: self.allow_insecure_http,
+        };
+        let config = match settings.resolve() {
+            Ok(config) => config,
+            Err(ResolveError::MissingEndpoint) => bail!(
+                "no cluster given: pass --endpoint (or set PROXMOX_VE_ENDPOINT), or audit a file with --snapshot"
+            ),
+            Err(ResolveError::MissingPassword) => {
+                bail!("--username is set but --password is not (or set PROXMOX_VE_PASSWORD)")
+            }
+            Err(ResolveError::MissingCredentials) => bail!(
                 "no credentials: pass --api-token (PROXMOX_VE_API_TOKEN) or --username and --password \
                  (PROXMOX_VE_USERNAME, PROXMOX_VE_PASSWORD)"
             ),
+            Err(e) => bail!("{e}"),
         };
-        let mut config = ClientConfig::new(endpoint, auth);
-        config.tls_fingerprint = present(&self.tls_fingerprint);
-        config.ca_cert = match present(&self.ca_cert) {
-            Some(pem) if pem.starts_with("-----BEGIN") => Some(pem),
-            Some(path) => Some(
-                std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read --ca-cert {path}"))?,
-            ),
-            None => None,
-        };
-        config.insecure = self.insecure.unwrap_or(false);
-        config.allow_insecure_http = self.allow_insecure_http.unwrap_or(false);
         if config.allow_insecure_http && config.endpoint.trim_start().starts_with("http://") {
             eprintln!("pveha: warning: the endpoint is plain http: the credentials cross the network unencrypted");
         }
-        config.validate()?;
         Ok(config)
     }
 

@@ -11,6 +11,7 @@ mod tls;
 mod transport;
 
 pub mod cluster;
+pub mod connect;
 pub mod guests;
 pub mod ha;
 pub mod nodes;
