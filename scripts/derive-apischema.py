@@ -64,13 +64,19 @@ ENDPOINTS = [
 ]
 
 # Scalar facts kept verbatim from a schema node.
-SCALARS = ("type", "format", "enum", "minimum", "maximum", "maxLength", "pattern", "default")
+SCALARS = (
+    "type", "format", "enum", "minimum", "maximum", "maxLength", "pattern", "default", "default_key", "requires",
+)
 # Nesting kept for return values; deeper levels only keep their type.
 MAX_DEPTH = 3
 
 
-def compact(node, depth=0):
-    """The facts of one schema node, without prose."""
+# Property-string options the simulator parses itself (the rest it stores verbatim): their keys keep their facts.
+PARSED_FORMATS = {("/cluster/options", "ha"), ("/cluster/options", "crs"), ("/cluster/options", "migration")}
+
+
+def compact(node, depth=0, detail=False):
+    """The facts of one schema node, without prose; `detail` keeps a property-string format's per-key facts."""
     out = {}
     if not isinstance(node, dict):
         return out
@@ -79,8 +85,11 @@ def compact(node, depth=0):
             continue
         value = node[key]
         if key == "format" and isinstance(value, dict):
-            # A property-string format: its key names are enough for the simulator, which stores it verbatim.
-            value = {"keys": sorted(value)}
+            # A property-string format: its key names, and for the options the simulator parses, each key's facts.
+            keys = {"keys": sorted(value)}
+            if detail:
+                keys["properties"] = {k: compact(v, MAX_DEPTH) for k, v in sorted(value.items())}
+            value = keys
         out[key] = value
     if "optional" in node:
         out["optional"] = node["optional"] == 1
@@ -105,7 +114,8 @@ def derive(official):
         item = {
             "additionalProperties": params.get("additionalProperties", 1) == 1,
             "parameters": {
-                name: compact(spec) for name, spec in sorted((params.get("properties") or {}).items())
+                name: compact(spec, detail=(path, name) in PARSED_FORMATS)
+                for name, spec in sorted((params.get("properties") or {}).items())
             },
         }
         if "returns" in entry:

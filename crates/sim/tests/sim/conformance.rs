@@ -14,7 +14,8 @@ const TYPES: &[&str] = &[
     "string", "integer", "boolean", "number", "array", "object", "null", "any",
 ];
 
-fn compact(file: &str) -> Value {
+/// One of the compact API descriptions kept in the repository (`make apischema` derives them).
+pub(crate) fn compact(file: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/apischema")
         .join(file);
@@ -102,6 +103,8 @@ fn well_formed(node: &Value, at: &str) {
                 "maxLength",
                 "pattern",
                 "default",
+                "default_key",
+                "requires",
                 "optional",
                 "items",
                 "properties",

@@ -1,8 +1,6 @@
 //! `/cluster/options`: PUT merges whole keys and deletes the named ones, GET shows property strings parsed,
 //! errors are the real checker's; and the hash formats the simulator checks equal the official schema's.
 
-use std::path::PathBuf;
-
 use pveha_sim::api::options::{format, SubKey};
 use pveha_sim::params::Ty;
 use pveha_sim::specs::Major;
@@ -116,20 +114,6 @@ async fn pve9_accepts_dynamic_crs() {
     assert_eq!(s.get("/cluster/options").await.ok()["crs"]["ha"], "dynamic");
 }
 
-fn schema(file: &str) -> Value {
-    let dir = std::env::var("PVEHA_APISCHEMA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the official API schema {} is required: {e}",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("schema is JSON")
-}
-
 fn compare(ours: &SubKey, theirs: &Value, at: &str) {
     let ty = match ours.ty {
         Ty::String => "string",
@@ -139,7 +123,7 @@ fn compare(ours: &SubKey, theirs: &Value, at: &str) {
     };
     assert_eq!(theirs["type"], ty, "{at}: type");
     assert_eq!(
-        theirs["optional"].as_i64() == Some(1),
+        theirs["optional"].as_bool() == Some(true),
         ours.optional,
         "{at}: optional"
     );
@@ -153,7 +137,7 @@ fn compare(ours: &SubKey, theirs: &Value, at: &str) {
     );
     assert_eq!(theirs["minimum"].as_i64(), ours.minimum, "{at}: minimum");
     assert_eq!(
-        theirs["default_key"].as_i64() == Some(1),
+        theirs["default_key"].as_i64() == Some(1) || theirs["default_key"].as_bool() == Some(true),
         ours.default_key,
         "{at}: default_key"
     );
@@ -161,10 +145,13 @@ fn compare(ours: &SubKey, theirs: &Value, at: &str) {
 }
 
 fn check_formats(major: Major, file: &str) {
-    let doc = schema(file);
-    let props = &doc["paths"]["/cluster/options"]["PUT"]["parameters"]["properties"];
+    // The compact description in the repository, checked against the official files by `conformance`.
+    let doc = crate::conformance::compact(file);
+    let props = &doc["paths"]["/cluster/options"]["PUT"]["parameters"];
     for option in ["ha", "crs", "migration"] {
-        let theirs = props[option]["format"].as_object().expect("hash format");
+        let theirs = props[option]["format"]["properties"]
+            .as_object()
+            .expect("hash format");
         let ours = format(major, option).expect("checked format");
         let mut names: Vec<&str> = ours.iter().map(|k| k.name).collect();
         names.sort_unstable();
@@ -183,10 +170,10 @@ fn check_formats(major: Major, file: &str) {
 
 #[test]
 fn pve8_option_formats_match_the_official_schema() {
-    check_formats(Major::Pve8, "pve-apischema-pve8.json");
+    check_formats(Major::Pve8, "pve8.json");
 }
 
 #[test]
 fn pve9_option_formats_match_the_official_schema() {
-    check_formats(Major::Pve9, "pve-apischema-pve9.json");
+    check_formats(Major::Pve9, "pve9.json");
 }
