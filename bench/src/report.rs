@@ -64,6 +64,11 @@ pub struct Figure {
     pub met: Option<bool>,
     /// Why a figure is missing, or context that changes how to read it.
     pub note: Option<String>,
+    /// The least the figure can be, where one exists (same unit): a lock-serialized write count × latency, the
+    /// time to parse the input alone.
+    pub floor: Option<f64>,
+    /// `value ÷ floor` (`None` without a floor or a value).
+    pub ratio: Option<f64>,
 }
 
 impl Figure {
@@ -77,6 +82,8 @@ impl Figure {
             met: target.map(|t| t.met(value)),
             target,
             note: None,
+            floor: None,
+            ratio: None,
         }
     }
 
@@ -96,7 +103,16 @@ impl Figure {
             target,
             met: None,
             note: Some(why.into()),
+            floor: None,
+            ratio: None,
         }
+    }
+
+    /// Sets the floor (same unit as the value) and derives the ratio.
+    pub fn with_floor(mut self, floor: f64) -> Figure {
+        self.floor = Some(floor);
+        self.ratio = self.value.filter(|_| floor > 0.0).map(|v| v / floor);
+        self
     }
 
     /// Adds a note (kept short: it goes under the table).
@@ -120,9 +136,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The table: figure, value, target, met?; then the notes.
+    /// The table: figure, value, floor, ratio, target, met?; then the notes.
     pub fn table(&self) -> String {
-        let rows: Vec<[String; 4]> = self
+        let rows: Vec<[String; 6]> = self
             .figures
             .iter()
             .map(|f| {
@@ -132,6 +148,12 @@ impl Report {
                         || "n/a".to_string(),
                         |v| format!("{}{}", number(v), spaced(&f.unit)),
                     ),
+                    f.floor.map_or_else(
+                        || "—".to_string(),
+                        |v| format!("{}{}", number(v), spaced(&f.unit)),
+                    ),
+                    f.ratio
+                        .map_or_else(|| "—".to_string(), |r| format!("{}×", number(r))),
                     f.target
                         .map_or_else(|| "—".to_string(), |t| t.render(&f.unit)),
                     match (f.met, f.value, f.target) {
@@ -145,7 +167,7 @@ impl Report {
                 ]
             })
             .collect();
-        let header = ["figure", "value", "target", "met?"];
+        let header = ["figure", "value", "floor", "ratio", "target", "met?"];
         let mut widths = header.map(|h| h.chars().count());
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -153,7 +175,7 @@ impl Report {
             }
         }
         let mut out = String::new();
-        let line = |out: &mut String, cells: &[String; 4]| {
+        let line = |out: &mut String, cells: &[String; 6]| {
             let padded: Vec<String> = cells
                 .iter()
                 .zip(widths)
@@ -244,7 +266,8 @@ mod tests {
                     "ms",
                     Some(Target::Below(10.0)),
                 ),
-                Figure::new("b", "requests", 12.0, "", Some(Target::AtMost(10.0))),
+                Figure::new("b", "requests", 12.0, "", Some(Target::AtMost(10.0)))
+                    .with_floor(8.0),
                 Figure::missing(
                     "c",
                     "audit",
@@ -265,6 +288,8 @@ mod tests {
         assert!(
             rows[3].contains("12")
                 && rows[3].contains("≤ 10")
+                && rows[3].contains("| 8 ")
+                && rows[3].contains("1.50×")
                 && rows[3].contains("NO (1.20× the bound)"),
             "{table}"
         );
