@@ -1,6 +1,11 @@
 //! Builds the binaries the suite drives with `cargo build`, once per test process, and finds them in cargo's own
 //! JSON messages (so a custom target dir or profile layout needs no guessing). A no-op when they are up to date.
 //! Build failures are remembered and reported by every test that needs the binary, with cargo's whole output.
+//!
+//! Every build here selects the whole workspace's binaries and examples ([`SELECTION`]): that resolves features as
+//! `cargo test --workspace` does (examples bring in dev-dependencies), so the binaries share every dependency
+//! artifact with the test build. Selecting one package (`-p pveha`) resolves a narrower feature set and compiles
+//! tokio, reqwest, tonic and the rest a second and a third time.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,16 +38,10 @@ pub struct ProviderBinaries {
 pub fn provider_binaries() -> &'static ProviderBinaries {
     static BINS: OnceLock<Result<ProviderBinaries, String>> = OnceLock::new();
     let built = BINS.get_or_init(|| {
-        let pveha = cargo_build(&[
-            "-p",
-            "terraform-provider-pveha",
-            "--bin",
-            "terraform-provider-pveha",
-        ])?;
-        let test = cargo_build(&["-p", "tfplugin", "--example", "testprovider"])?;
+        let bins = workspace_binaries()?;
         Ok(ProviderBinaries {
-            pveha: find(&pveha, "terraform-provider-pveha")?,
-            pvehatest: find(&test, "testprovider")?,
+            pveha: find(bins, "terraform-provider-pveha")?,
+            pvehatest: find(bins, "testprovider")?,
         })
     });
     match built {
@@ -56,8 +55,8 @@ pub fn provider_binaries() -> &'static ProviderBinaries {
 pub fn pveha_binary() -> &'static Path {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BIN.get_or_init(|| {
-        let bins = cargo_build(&["-p", "pveha", "--bin", "pveha"])?;
-        find(&bins, "pveha")
+        let bins = workspace_binaries()?;
+        find(bins, "pveha")
     });
     match built {
         Ok(path) => path,
@@ -69,6 +68,18 @@ fn find(bins: &BTreeMap<String, PathBuf>, name: &str) -> Result<PathBuf, String>
     bins.get(name)
         .cloned()
         .ok_or_else(|| format!("cargo reported no executable named {name:?}; it reported {bins:?}"))
+}
+
+/// What every build of the suite selects: the Makefile's `test` target builds the same, so the suite finds it fresh.
+pub const SELECTION: [&str; 3] = ["--workspace", "--bins", "--examples"];
+
+/// The workspace's executables, built once per process (the outcome, failure included, is remembered).
+fn workspace_binaries() -> Result<&'static BTreeMap<String, PathBuf>, String> {
+    static BUILT: OnceLock<Result<BTreeMap<String, PathBuf>, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| cargo_build(&SELECTION))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Runs `cargo build` with `selection` and returns every executable cargo reported, by target name.
