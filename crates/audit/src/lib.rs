@@ -11,6 +11,7 @@ pub mod impact;
 mod markdown;
 mod options;
 pub mod plan;
+pub mod prometheus;
 pub mod reboot;
 pub mod remediation;
 mod report;
