@@ -328,6 +328,20 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_output_goes_to_the_named_file() {
+        let a = parse(&["--format", "prometheus", "--output", "/tmp/pveha.prom"]);
+        assert_eq!(a.format, AuditFormat::Prometheus);
+        assert_eq!(a.output, Some(PathBuf::from("/tmp/pveha.prom")));
+        assert_eq!(parse(&[]).output, None, "stdout by default");
+    }
+
+    #[test]
+    fn an_output_path_without_a_file_name_is_refused_before_writing() {
+        let err = write_atomically(Path::new("/"), "x").map(|()| "written");
+        assert!(err.is_err_and(|e| e.to_string().contains("names no file")));
+    }
+
+    #[test]
     fn no_flags_give_the_data_sources_defaults() {
         assert_eq!(parse(&[]).source.options(), Options::default());
     }
@@ -341,6 +355,7 @@ mod tests {
             &["--journal-window", "soon"],
             &["--fail-on", "severe"],
             &["--format", "yaml"],
+            &["--output"],
         ] {
             let mut full = vec!["pveha-audit"];
             full.extend_from_slice(argv);
