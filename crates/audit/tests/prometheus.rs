@@ -243,7 +243,7 @@ fn assert_conventions(text: &str, m: &Metrics) {
         assert!(!name.ends_with("_total"), "{name} is a gauge");
         assert!(help.ends_with('.'), "{name}: {help}");
     }
-    for ((name, labels), _) in &m.samples {
+    for (name, labels) in m.samples.keys() {
         assert!(name_ok(name), "{name}");
         for label in labels.keys() {
             assert!(
