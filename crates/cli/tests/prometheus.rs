@@ -403,3 +403,139 @@ fn a_live_audit_reports_each_ha_service_in_the_crms_state_on_its_node() {
     );
     assert_eq!(value(&text, "pveha_quorum_margin", &[]), Some(1.0));
 }
+
+/// The guide's cron script, with its credentials file and textfile path moved into `dir`.
+fn guide_script(dir: &Path, env_file: &Path, textfile: &Path) -> PathBuf {
+    let text = guide();
+    let script = text
+        .split("```sh\n")
+        .find(|block| block.starts_with("#!/bin/sh"))
+        .and_then(|block| block.split("```").next())
+        .unwrap_or_else(|| panic!("the guide shows no #!/bin/sh script"));
+    for path in [
+        "/etc/pveha/env",
+        "/var/lib/prometheus/node-exporter/pveha.prom",
+    ] {
+        assert!(script.contains(path), "the script uses {path}");
+    }
+    let script = script
+        .replace("/etc/pveha/env", &env_file.display().to_string())
+        .replace(
+            "/var/lib/prometheus/node-exporter/pveha.prom",
+            &textfile.display().to_string(),
+        );
+    let path = dir.join("pveha-metrics");
+    std::fs::write(&path, script).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+/// Decodes a query string's `%XX` and `+`.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn the_guides_script_pushes_down_to_uptime_kuma_when_the_audit_fails_on_high() {
+    use std::io::{Read, Write};
+
+    let dir = scratch("kuma");
+    let sim = SimProcess::start(&fixture("cluster-pve8.json"));
+    // A stand-in for Uptime Kuma on loopback: it answers one push and hands back the request line.
+    let kuma = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let kuma_addr = kuma.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let pushes = std::thread::spawn(move || {
+        let (mut conn, _) = kuma.accept().ok()?;
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}");
+        let text = String::from_utf8_lossy(&request).into_owned();
+        text.lines().next().map(str::to_string)
+    });
+
+    let env_file = dir.join("env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "export PROXMOX_VE_ENDPOINT={}\nexport PROXMOX_VE_API_TOKEN='root@pam!terraform=3f1e9c2a-7b4d-4e8f-9a6b-2c5d8e1f0a7b'\nexport PROXMOX_VE_ALLOW_INSECURE_HTTP=true\nexport KUMA_PUSH_URL=http://{kuma_addr}/api/push/PUSHTOKEN\n",
+            sim.url
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let textfile = dir.join("pveha.prom");
+    let script = guide_script(&dir, &env_file, &textfile);
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_pveha"))
+        .parent()
+        .unwrap_or_else(|| panic!("the binary has no directory"))
+        .display()
+        .to_string();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh")
+        .arg(&script)
+        .env("PATH", path)
+        .env_remove("PROXMOX_VE_TLS_FINGERPRINT")
+        .env_remove("PROXMOX_VE_CA_CERT")
+        .output()
+        .unwrap_or_else(|e| panic!("running the guide's script: {e}"));
+    if !pushes.is_finished() {
+        // The script never pushed: wake the stand-in so the test ends and fails on the missing push.
+        let _ = std::net::TcpStream::connect(kuma_addr);
+    }
+    let request = pushes.join().ok().flatten().unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "the script exits with curl's status: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = request.split_whitespace().nth(1).unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    assert_eq!(path, "/api/push/PUSHTOKEN", "{request:?}");
+    let params: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect();
+    assert_eq!(
+        params.get("status").map(String::as_str),
+        Some("down"),
+        "{request:?}"
+    );
+    assert!(
+        params
+            .get("msg")
+            .is_some_and(|m| m.contains("at or above high")),
+        "{params:?}"
+    );
+    let written = std::fs::read_to_string(&textfile).unwrap_or_else(|e| panic!("{e}"));
+    assert!(value(&written, "pveha_audit_risk", &[]).is_some_and(|r| r >= 3.0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
