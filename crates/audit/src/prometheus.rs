@@ -71,13 +71,14 @@ impl Report {
                     .and_then(quorum_margin)
                     .map(|m| vec![(Vec::new(), m.to_string())])
                     .unwrap_or_default(),
-                _ => self
+                "pveha_audit_timestamp_seconds" => self
                     .header
                     .captured_at
                     .as_deref()
                     .and_then(unix_seconds)
                     .map(|t| vec![(Vec::new(), t)])
                     .unwrap_or_default(),
+                _ => Vec::new(),
             };
             family(&mut out, name, help, &samples);
         }
