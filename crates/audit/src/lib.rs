@@ -1,7 +1,8 @@
 //! pveha-audit: the HA audit engine. A pure function from a `pveha-snapshot/1` cluster snapshot and [`Options`] to a
 //! [`Report`]: findings with stable codes and remediation (prose, and the objects that fix them as data in
 //! [`remediation`]), HA distribution, node-failure and planned-reboot impact (predicted with `pveha-placement`)
-//! and an overall risk. The engine knows no Terraform: rendering remediation as HCL is the provider's.
+//! and an overall risk, rendered as Markdown or as Prometheus metrics. The engine knows no Terraform: rendering
+//! remediation as HCL is the provider's.
 //!
 //! No I/O, no async, no clock: time comes from the snapshot's `captured_at`. Odd cluster data never fails an audit;
 //! it becomes a note in the report. Only building the typed cluster view from the snapshot can fail.
@@ -11,6 +12,7 @@ pub mod impact;
 mod markdown;
 mod options;
 pub mod plan;
+pub mod prometheus;
 pub mod reboot;
 pub mod remediation;
 mod report;

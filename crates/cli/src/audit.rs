@@ -1,10 +1,12 @@
 //! `pveha audit`: audits a live cluster (captured with the client, as the `pveha_audit` data source does) or
-//! a `--snapshot` file, and prints the report as Markdown or as JSON with the data source's field names.
-//! `--fail-on SEVERITY` exits 2 when a finding meets it. Output only; the engine does the judging.
+//! a `--snapshot` file, and prints the report as Markdown, as JSON with the data source's field names, or as
+//! Prometheus metrics for node_exporter's textfile collector; `--output FILE` replaces FILE atomically instead.
+//! `--fail-on SEVERITY` exits 2 when a finding meets it, after the output is written. Output only; the engine does
+//! the judging.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
@@ -13,13 +15,24 @@ use pveha_model::Snapshot;
 
 use crate::connect::ConnectArgs;
 
-/// Output format of `pveha audit`.
+/// Output format of a report as `pveha review` prints it (`pveha audit` adds metrics: [`AuditFormat`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// The report: summary, findings, distribution, node-failure impact, remediation with HCL.
     Markdown,
     /// The `pveha_audit` data source's results as one JSON object.
     Json,
+}
+
+/// Output format of `pveha audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// The report: summary, findings, distribution, node-failure impact, remediation with HCL.
+    Markdown,
+    /// The `pveha_audit` data source's results as one JSON object.
+    Json,
+    /// Gauges in the Prometheus text format, for node_exporter's textfile collector (docs/guides/monitoring.md).
+    Prometheus,
 }
 
 /// Where the cluster comes from and how it is judged: the flags `pveha audit` and `pveha review` share.
@@ -62,11 +75,15 @@ pub struct AuditArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Markdown)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Markdown)]
+    format: AuditFormat,
     /// Exit 2 when a finding has this severity or a higher one (critical, high, medium, low, info).
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     fail_on: Option<Severity>,
+    /// Write the output to FILE instead of stdout: a temporary file in FILE's directory renamed over it, so a
+    /// reader (node_exporter's textfile collector) never sees half a file.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 fn parse_service(text: &str) -> Result<(String, Vec<u64>), String> {
@@ -179,8 +196,9 @@ pub fn run(args: AuditArgs) -> i32 {
     // The HCL comes from the provider's renderer, so it matches what the `pveha_audit` data source shows.
     terraform_provider_pveha::remediation::fill(&mut report);
     let text = match args.format {
-        Format::Markdown => report.to_markdown(),
-        Format::Json => {
+        AuditFormat::Markdown => report.to_markdown(),
+        AuditFormat::Prometheus => report.to_prometheus(&snapshot),
+        AuditFormat::Json => {
             match to_json(&report).and_then(|v| Ok(serde_json::to_string_pretty(&v)?)) {
                 Ok(t) => t + "\n",
                 Err(e) => {
@@ -190,8 +208,15 @@ pub fn run(args: AuditArgs) -> i32 {
             }
         }
     };
-    if !print(&text) {
-        return 1;
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = write_atomically(path, &text) {
+                eprintln!("pveha audit: {e:#}");
+                return 1;
+            }
+        }
+        None if !print(&text) => return 1,
+        None => {}
     }
     match args.fail_on {
         Some(threshold) if report.at_or_above(threshold).next().is_some() => {
@@ -209,6 +234,34 @@ pub fn print(text: &str) -> bool {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .is_ok()
+}
+
+/// Replaces `path` with `text` in one step: the text goes to a hidden temporary file in the same directory (a name
+/// the textfile collector, which reads `*.prom`, skips), is synced, and is renamed over `path`; a failure removes it.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("--output {} names no file", path.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
 }
 
 /// The snapshot to audit, from the file or captured live, with the capture's warnings.
@@ -275,6 +328,20 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_output_goes_to_the_named_file() {
+        let a = parse(&["--format", "prometheus", "--output", "/tmp/pveha.prom"]);
+        assert_eq!(a.format, AuditFormat::Prometheus);
+        assert_eq!(a.output, Some(PathBuf::from("/tmp/pveha.prom")));
+        assert_eq!(parse(&[]).output, None, "stdout by default");
+    }
+
+    #[test]
+    fn an_output_path_without_a_file_name_is_refused_before_writing() {
+        let err = write_atomically(Path::new("/"), "x").map(|()| "written");
+        assert!(err.is_err_and(|e| e.to_string().contains("names no file")));
+    }
+
+    #[test]
     fn no_flags_give_the_data_sources_defaults() {
         assert_eq!(parse(&[]).source.options(), Options::default());
     }
@@ -288,6 +355,7 @@ mod tests {
             &["--journal-window", "soon"],
             &["--fail-on", "severe"],
             &["--format", "yaml"],
+            &["--output"],
         ] {
             let mut full = vec!["pveha-audit"];
             full.extend_from_slice(argv);
