@@ -166,15 +166,57 @@ pub enum PredictError {
 }
 
 /// Predicts what `event` on `node` does to the cluster in `snapshot`, judged with `options` (services, critical).
+/// A reboot is predicted as the report's planned-reboot impact, for a node that is back at once; see
+/// [`predict_reboot`] when its duration is known.
 pub fn predict(
     snapshot: &Snapshot,
     options: &Options,
     node: &str,
     event: Event,
 ) -> Result<EventImpact, PredictError> {
+    predict_as(snapshot, options, node, event, event.placement(), None)
+}
+
+/// Predicts a reboot that keeps the node off for `down_seconds`. Under `failover` the LRM stops the services and
+/// the node is fenced like any node that is gone: back within [`RECOVERY_SECONDS`] it starts them again itself,
+/// away longer they are recovered elsewhere first, as after a shutdown. The other policies do not depend on it.
+pub fn predict_reboot(
+    snapshot: &Snapshot,
+    options: &Options,
+    node: &str,
+    down_seconds: u64,
+) -> Result<EventImpact, PredictError> {
+    let view = ClusterView::from_snapshot(snapshot).map_err(AuditError::from)?;
+    if reboot::policy(&view) == pveha_placement::ShutdownPolicy::Failover
+        && down_seconds > RECOVERY_SECONDS
+    {
+        let note = format!(
+            "a reboot under shutdown_policy failover that keeps the node off {down_seconds} s (over {RECOVERY_SECONDS} s) is fenced and recovered like a shutdown"
+        );
+        return predict_as(
+            snapshot,
+            options,
+            node,
+            Event::Reboot,
+            NodeEvent::Shutdown,
+            Some(note),
+        );
+    }
+    predict(snapshot, options, node, Event::Reboot)
+}
+
+fn predict_as(
+    snapshot: &Snapshot,
+    options: &Options,
+    node: &str,
+    event: Event,
+    modelled: NodeEvent,
+    note: Option<String>,
+) -> Result<EventImpact, PredictError> {
     let patterns = options.name_patterns()?;
     let view = ClusterView::from_snapshot(snapshot).map_err(AuditError::from)?;
     let mut notes = view.notes.clone();
+    notes.extend(note);
     let services = services::build(&view, options, &patterns, &mut notes);
     let cluster = impact::placement_cluster(&view);
     impact::note_scheduler(&view, &cluster, &mut notes);
@@ -182,8 +224,8 @@ pub fn predict(
         return Err(PredictError::NoSuchNode(node.to_string()));
     }
     let policy = reboot::policy(&view).as_str().to_string();
-    let (guests, service_rows) = match event {
-        Event::Crash => {
+    let (guests, service_rows) = match modelled {
+        NodeEvent::Crash => {
             let (all, _) = impact::node_failure_impact(&view, &services, &cluster);
             let failure = all
                 .into_iter()
@@ -193,14 +235,8 @@ pub fn predict(
         }
         _ => {
             let index = guest_index(&view, &services);
-            let planned = reboot::node_event_impact(
-                &view,
-                &services,
-                &cluster,
-                &index,
-                node,
-                event.placement(),
-            );
+            let planned =
+                reboot::node_event_impact(&view, &services, &cluster, &index, node, modelled);
             from_planned(&view, &services, &planned, event)
         }
     };
@@ -448,6 +484,31 @@ mod tests {
             let off = shutdown.guests.iter().find(|s| s.sid == g.sid).unwrap();
             assert_eq!(off.outage, Outage::StaysDown, "{}", g.sid);
         }
+    }
+
+    #[test]
+    fn a_long_reboot_under_failover_is_recovered_elsewhere_and_a_short_one_restarts_on_the_node() {
+        let mut snapshot = fixture("cluster-pve8.json");
+        snapshot.api.insert(
+            "/cluster/options".into(),
+            serde_json::json!({"ha": {"shutdown_policy": "failover"}}),
+        );
+        let options = Options::default();
+        let short = predict_reboot(&snapshot, &options, "proxmox2", 30).unwrap();
+        let long = predict_reboot(&snapshot, &options, "proxmox2", 600).unwrap();
+        assert_eq!(
+            short,
+            predict(&snapshot, &options, "proxmox2", Event::Reboot).unwrap()
+        );
+        let ha: Vec<&GuestImpact> = long.guests.iter().filter(|g| g.ha).collect();
+        assert!(!ha.is_empty());
+        for g in ha {
+            let before = short.guests.iter().find(|s| s.sid == g.sid).unwrap();
+            assert_eq!(before.outage, Outage::UntilNodeBack, "{}", g.sid);
+            assert_eq!(g.outage, Outage::Seconds(RECOVERY_SECONDS), "{}", g.sid);
+            assert_ne!(g.node.as_deref(), Some("proxmox2"), "{}", g.sid);
+        }
+        assert_eq!(long.event, Event::Reboot);
     }
 
     #[test]

@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 
 use pveha_model::Snapshot;
 
-pub use event::{predict, Event, EventImpact, GuestImpact, Outage, PredictError, ServiceImpact};
+pub use event::{
+    predict, predict_reboot, Event, EventImpact, GuestImpact, Outage, PredictError, ServiceImpact,
+};
 pub use findings::{catalog_entry, CATALOG};
 pub use options::{parse_duration, AuditError, Options};
 pub use remediation::{Action, Object, Remediation};

@@ -250,3 +250,54 @@ fn without_a_terminal_the_drill_prints_no_progress() {
     assert!(!run.stderr.contains("drill 1/"), "{}", run.stderr);
     assert!(run.stdout.contains("## Verdict"), "{}", run.stdout);
 }
+
+/// A copy of a fixture with `shutdown_policy` set, in the temp dir; the caller removes it.
+fn with_policy(name: &str, policy: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(fixture(name)).expect("fixture");
+    let mut doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
+    doc["api"]["/cluster/options"]["ha"] = serde_json::json!({ "shutdown_policy": policy });
+    let path = std::env::temp_dir().join(format!(
+        "pveha-drill-{}-{policy}-{name}",
+        std::process::id()
+    ));
+    std::fs::write(&path, doc.to_string()).expect("temp file");
+    path
+}
+
+#[test]
+fn planned_events_agree_under_every_shutdown_policy_for_short_and_long_reboots() {
+    for name in FIXTURES {
+        for policy in ["conditional", "freeze", "failover", "migrate"] {
+            let path = with_policy(name, policy);
+            let snapshot = path.display().to_string();
+            // 30 s is back before fencing; 10 minutes outlasts it, which under failover means recovery elsewhere.
+            for down in ["30s", "10m"] {
+                let run = pveha(&[
+                    "drill",
+                    "--snapshot",
+                    &snapshot,
+                    "--event",
+                    "reboot",
+                    "--event",
+                    "shutdown",
+                    "--down",
+                    down,
+                    "--format",
+                    "json",
+                ]);
+                assert_eq!(run.code, Some(0), "{name} {policy} {down}: {}", run.stderr);
+                let report = run.json();
+                let drills = report["drills"].as_array().expect("drills");
+                assert!(
+                    drills.iter().all(|d| d["policy"] == policy),
+                    "{name}: {report:#}"
+                );
+                assert_eq!(
+                    report["verdict"]["disagreements"], 0,
+                    "{name} {policy} {down}: {report:#}"
+                );
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}

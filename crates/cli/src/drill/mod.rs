@@ -152,11 +152,8 @@ fn drill(args: &DrillArgs) -> Result<i32, Failure> {
     let options: Options = args.source.checked_options().map_err(Failure::Usage)?;
     check_twin_flags(args)?;
     let (snapshot, notes, label) = cluster(args)?;
-    let twin = twin::TwinRun::load(
-        &snapshot,
-        args.down.unwrap_or(DEFAULT_DOWN),
-        args.horizon.unwrap_or(DEFAULT_HORIZON),
-    )?;
+    let down = args.down.unwrap_or(DEFAULT_DOWN);
+    let twin = twin::TwinRun::load(&snapshot, down, args.horizon.unwrap_or(DEFAULT_HORIZON))?;
     let online = twin.online_nodes();
     let nodes: Vec<String> = if args.nodes.is_empty() {
         online.clone()
@@ -189,8 +186,11 @@ fn drill(args: &DrillArgs) -> Result<i32, Failure> {
         if progress {
             eprint!("\r\x1b[2Kdrill {}/{total}: {node} {event}", i + 1);
         }
-        let prediction = pveha_audit::predict(&snapshot, &options, node, event)
-            .map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
+        let prediction = match event {
+            Event::Reboot => pveha_audit::predict_reboot(&snapshot, &options, node, down.as_secs()),
+            _ => pveha_audit::predict(&snapshot, &options, node, event),
+        }
+        .map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
         let mut d = twin.drill(&prediction, ctx_rto)?;
         d.notes.extend(notes.iter().cloned());
         drills.push(d);
