@@ -21,6 +21,11 @@ fn traefik(drill: &Value) -> Option<&Value> {
 
 #[tokio::test]
 async fn after_the_blueprint_a_crash_of_any_node_keeps_traefik_within_two_minutes() -> Result<()> {
+    let guide = std::fs::read_to_string(workspace_root().join("docs/guides/drill.md"))?;
+    ensure!(
+        guide.contains("pveha drill --plan plan.json --event crash --rto-target 2m"),
+        "the guide must show the command this test runs"
+    );
     let sim = sim8().await?;
     let blueprint = std::fs::read_to_string(workspace_root().join("examples/homelab/main.tf"))?;
     let mut w = adopted(&sim, newest(), &blueprint).await;
