@@ -40,7 +40,7 @@ pub enum AuditFormat {
 pub struct SourceArgs {
     /// Audit this pveha-snapshot/1 file instead of a live cluster.
     #[arg(long, value_name = "FILE")]
-    snapshot: Option<PathBuf>,
+    pub(crate) snapshot: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
     /// A tag marking critical guests (repeatable; default: critical).
@@ -66,7 +66,7 @@ pub struct SourceArgs {
     journal_window: Option<std::time::Duration>,
     /// Recovery time critical services must stay under (default 2m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    rto_target: Option<std::time::Duration>,
+    pub(crate) rto_target: Option<std::time::Duration>,
 }
 
 /// Flags of `pveha audit`.
