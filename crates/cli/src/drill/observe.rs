@@ -122,3 +122,95 @@ pub async fn observe(
     }
     Ok(obs)
 }
+
+/// Runs [`observe`] on a runtime of its own (the commands are synchronous), telling the user on stderr when to act,
+/// what the watch saw, and each affected service's stops and starts as they come in cluster seconds from the event.
+/// `stays_down` is the prediction's word, per sid, that a service will not run again (so its staying down settles
+/// it).
+pub fn watch_blocking(
+    client: &Client,
+    interval: Duration,
+    timeout: Duration,
+    stays_down: impl Fn(&str) -> bool,
+) -> Result<Observation> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut said = Said::default();
+    runtime.block_on(observe(
+        client,
+        interval,
+        timeout,
+        |w| settled(w, &stays_down),
+        |w| said.tell(w, interval),
+    ))
+}
+
+/// Whether the watch is complete: the event was seen and every service it affects came to rest.
+pub fn settled(w: &Watch, stays_down: impl Fn(&str) -> bool) -> bool {
+    w.event.is_some()
+        && w.affected()
+            .iter()
+            .all(|sid| w.settled(sid, stays_down(sid)))
+}
+
+/// What the progress lines have told so far, so that each fact is said once.
+#[derive(Default)]
+struct Said {
+    started: bool,
+    event: bool,
+    changes: std::collections::BTreeMap<String, usize>,
+}
+
+impl Said {
+    fn tell(&mut self, w: &Watch, interval: Duration) {
+        if !self.started {
+            self.started = true;
+            let down = w.down_at_start();
+            let note = if down.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} not up, not watched)", down.join(", "))
+            };
+            eprintln!(
+                "pveha drill: watching {} nodes and {} HA services every {}s{note}; reboot, power off or drain a node \
+                 now (Ctrl-C ends the watch and prints what was measured)",
+                w.baseline.nodes.len(),
+                w.baseline.services.len(),
+                interval.as_secs()
+            );
+        }
+        let Some(e) = &w.event else { return };
+        if !self.event {
+            self.event = true;
+            eprintln!(
+                "pveha drill: {} of {} seen; waiting for {} HA service(s) to settle",
+                e.kind().as_str(),
+                e.node,
+                w.affected().len()
+            );
+            for sid in w.affected() {
+                let seen = w
+                    .timeline
+                    .get(&sid)
+                    .map_or(0, |l| l.iter().filter(|t| t.at < e.t0).count());
+                self.changes.insert(sid, seen);
+            }
+        }
+        for (sid, told) in &mut self.changes {
+            let Some(list) = w.timeline.get(sid) else {
+                continue;
+            };
+            for t in list.iter().skip(*told) {
+                let word = if t.running { "running" } else { "down" };
+                let node = t.node.as_deref().unwrap_or("?");
+                eprintln!(
+                    "pveha drill:   {sid} {word} on {node} at +{:.0}s",
+                    t.at - e.t0
+                );
+            }
+            *told = list.len();
+        }
+    }
+}

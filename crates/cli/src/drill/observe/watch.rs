@@ -339,7 +339,7 @@ impl Watch {
             return Some(Event {
                 node: name.clone(),
                 t0: poll.at,
-                off_at: (planned.is_some() && off).then_some(poll.at),
+                off_at: off.then_some(poll.at),
                 planned,
                 back_at: None,
             });
