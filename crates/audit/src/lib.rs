@@ -6,6 +6,7 @@
 //! No I/O, no async, no clock: time comes from the snapshot's `captured_at`. Odd cluster data never fails an audit;
 //! it becomes a note in the report. Only building the typed cluster view from the snapshot can fail.
 
+pub mod event;
 mod findings;
 pub mod impact;
 mod markdown;
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 
 use pveha_model::Snapshot;
 
+pub use event::{predict, Event, EventImpact, GuestImpact, Outage, PredictError, ServiceImpact};
 pub use findings::{catalog_entry, CATALOG};
 pub use options::{parse_duration, AuditError, Options};
 pub use remediation::{Action, Object, Remediation};

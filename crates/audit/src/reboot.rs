@@ -38,17 +38,35 @@ pub(crate) fn node_reboot_impact(
     services: &Services,
     cluster: &Cluster,
 ) -> Vec<NodeRebootImpact> {
+    let index = guest_index(view, services);
+    view.nodes
+        .iter()
+        .filter(|n| n.online)
+        .map(|n| node_event_impact(view, services, cluster, &index, &n.name, NodeEvent::Reboot))
+        .collect()
+}
+
+/// What a planned event (reboot, shutdown or maintenance) of one node does, in the reboot impact's terms: a
+/// crash is [`crate::impact::node_failure_impact`]'s. Under maintenance the node stays up, so guests the HA stack
+/// leaves alone keep running.
+pub(crate) fn node_event_impact(
+    view: &ClusterView,
+    services: &Services,
+    cluster: &Cluster,
+    index: &GuestIndex<'_>,
+    node: &str,
+    event: NodeEvent,
+) -> NodeRebootImpact {
     let policy = policy(view);
     let GuestIndex {
         on_node,
         running_total,
         ..
-    } = guest_index(view, services);
-    let mut out = Vec::new();
-    for node in view.nodes.iter().filter(|n| n.online) {
-        let outcome = node_event(cluster, &node.name, NodeEvent::Reboot, policy);
+    } = index;
+    {
+        let outcome = node_event(cluster, node, event, policy);
         let mut impact = NodeRebootImpact {
-            node: node.name.clone(),
+            node: node.to_string(),
             policy: policy.as_str().to_string(),
             frozen: Vec::new(),
             recovered: BTreeMap::new(),
@@ -59,7 +77,7 @@ pub(crate) fn node_reboot_impact(
         };
         // Per service: running members here, and the best outage among them.
         let mut affected: BTreeMap<usize, (usize, Option<u64>)> = BTreeMap::new();
-        for &gi in on_node.get(node.name.as_str()).into_iter().flatten() {
+        for &gi in on_node.get(node).into_iter().flatten() {
             let g = &view.guests[gi];
             if !g.running {
                 continue;
@@ -81,6 +99,8 @@ pub(crate) fn node_reboot_impact(
                 Some(Fate::Unaffected) if !view.is_ha(&g.sid) => None,
                 // An HA service the event leaves alone keeps running (it is not on this node after all).
                 Some(Fate::Unaffected) => continue,
+                // Maintenance moves HA services only; the node stays up with everything else on it.
+                None if event == NodeEvent::Maintenance => continue,
                 // Stopped, stuck in recovery, or kept on the node it cannot leave: down until the node is back.
                 Some(Fate::Stopped | Fate::Recovered { to: None } | Fate::Stays) | None => None,
             };
@@ -108,9 +128,8 @@ pub(crate) fn node_reboot_impact(
             }
             impact.rto_seconds.insert(service.name.clone(), rto);
         }
-        out.push(impact);
+        impact
     }
-    out
 }
 
 /// A VM live-migrates; a container relocates (stop, move, start).

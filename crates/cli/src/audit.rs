@@ -27,9 +27,9 @@ pub enum Format {
 pub struct SourceArgs {
     /// Audit this pveha-snapshot/1 file instead of a live cluster.
     #[arg(long, value_name = "FILE")]
-    snapshot: Option<PathBuf>,
+    pub(crate) snapshot: Option<PathBuf>,
     #[command(flatten)]
-    connect: ConnectArgs,
+    pub(crate) connect: ConnectArgs,
     /// A tag marking critical guests (repeatable; default: critical).
     #[arg(long = "critical-tag", value_name = "TAG")]
     critical_tags: Vec<String>,
@@ -53,7 +53,7 @@ pub struct SourceArgs {
     journal_window: Option<std::time::Duration>,
     /// Recovery time critical services must stay under (default 2m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    rto_target: Option<std::time::Duration>,
+    pub(crate) rto_target: Option<std::time::Duration>,
 }
 
 /// Flags of `pveha audit`.

@@ -3,6 +3,7 @@
 
 mod audit;
 mod connect;
+mod drill;
 mod review;
 mod sim;
 mod snapshot;
@@ -27,6 +28,9 @@ enum Command {
     Review(review::ReviewArgs),
     /// Capture a live cluster into a pveha-snapshot/1 file (for offline audits and `pveha sim`).
     Snapshot(snapshot::SnapshotArgs),
+    /// Failure drills on a digital twin: crash, reboot, shut down or maintain each node, measure every service's
+    /// outage and hold it against the audit's prediction.
+    Drill(drill::DrillArgs),
 }
 
 fn main() {
@@ -63,6 +67,7 @@ fn main() {
         Command::Audit(args) => audit::run(args),
         Command::Review(args) => review::run(args),
         Command::Snapshot(args) => snapshot::run(args),
+        Command::Drill(args) => drill::run(args),
     };
     std::process::exit(code);
 }

@@ -17,6 +17,7 @@ pub mod server;
 pub mod snapshot;
 pub mod specs;
 pub mod state;
+pub mod twin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 pub use control::is_loopback_peer;
 pub use snapshot::LoadError;
 pub use specs::Major;
+pub use twin::Twin;
 
 /// How the simulator speaks on its listener.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

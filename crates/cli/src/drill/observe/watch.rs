@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use pveha_audit::{Event, Outage};
 use pveha_model::{ClusterResource, HaStatusEntry};
 
 use crate::drill::timeline::{Timeline, Transition};
@@ -51,15 +52,15 @@ pub struct NodeSeen {
     pub lrm: Lrm,
 }
 
-/// One HA service as a poll saw it.
+/// One guest as a poll saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSeen {
-    /// Its guest runs: `running` in `/cluster/resources` on a node that is online.
+pub struct GuestSeen {
+    /// It runs: `running` in `/cluster/resources` on a node that is online.
     pub running: bool,
-    /// The node the HA manager has it on.
+    /// The node it is on (the inventory's, else the HA manager's).
     pub node: Option<String>,
-    /// The HA manager's state (`started`, `fence`, `recovery`, `freeze`, `migrate`...).
-    pub state: String,
+    /// The HA manager's state (`started`, `fence`, `recovery`, `freeze`, `migrate`...); None outside HA.
+    pub ha: Option<String>,
 }
 
 /// Both reads of one poll, at the cluster's time.
@@ -69,8 +70,8 @@ pub struct Poll {
     pub at: f64,
     /// Every node, by name.
     pub nodes: BTreeMap<String, NodeSeen>,
-    /// Every HA service, by sid.
-    pub services: BTreeMap<String, ServiceSeen>,
+    /// Every guest (HA-managed or not), by sid.
+    pub guests: BTreeMap<String, GuestSeen>,
 }
 
 impl Poll {
@@ -108,44 +109,38 @@ impl Poll {
                 .lrm = lrm;
         }
         let online = |node: &str| nodes.get(node).is_some_and(|n| n.online);
-        // Guests by sid: the HA status names a service, the inventory says whether its guest runs.
-        let guests: BTreeMap<String, &ClusterResource> = resources
+        let mut guests: BTreeMap<String, GuestSeen> = resources
             .iter()
-            .filter_map(|r| Some((r.sid()?.to_string(), r)))
-            .collect();
-        let services = status
-            .iter()
-            .filter(|e| e.kind == "service")
-            .filter_map(|e| {
-                let sid = e.sid.clone()?;
-                let guest = guests.get(&sid);
-                let running = guest.is_some_and(|g| {
-                    g.status.as_deref() == Some("running") && g.node.as_deref().is_some_and(online)
-                });
-                let node = e
-                    .node
-                    .clone()
-                    .or_else(|| guest.and_then(|g| g.node.clone()));
-                let state = e
-                    .crm_state
-                    .clone()
-                    .or_else(|| e.state.clone())
-                    .unwrap_or_default();
+            .filter(|r| r.template != Some(true))
+            .filter_map(|r| {
+                let sid = r.sid()?.to_string();
+                let running =
+                    r.status.as_deref() == Some("running") && r.node.as_deref().is_some_and(online);
                 Some((
                     sid,
-                    ServiceSeen {
+                    GuestSeen {
                         running,
-                        node,
-                        state,
+                        node: r.node.clone(),
+                        ha: None,
                     },
                 ))
             })
             .collect();
-        Some(Poll {
-            at,
-            nodes,
-            services,
-        })
+        for e in status.iter().filter(|e| e.kind == "service") {
+            let Some(sid) = e.sid.clone() else { continue };
+            let state = e
+                .crm_state
+                .clone()
+                .or_else(|| e.state.clone())
+                .unwrap_or_default();
+            let g = guests.entry(sid).or_insert_with(|| GuestSeen {
+                running: false,
+                node: e.node.clone(),
+                ha: None,
+            });
+            g.ha = Some(state);
+        }
+        Some(Poll { at, nodes, guests })
     }
 
     fn node_up(&self, node: &str) -> bool {
@@ -155,35 +150,9 @@ impl Poll {
     }
 }
 
-/// The kind of event a watch saw, as the user caused it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Seen {
-    /// The node went away without a shutdown request: power off, a crash, a fence.
-    Crash,
-    /// A planned shutdown after which the node came back.
-    Reboot,
-    /// A planned shutdown after which the node stayed off (so far).
-    Shutdown,
-    /// Maintenance mode without the node going off.
-    Maintenance,
-}
-
-impl Seen {
-    /// The word the output uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Seen::Crash => "crash",
-            Seen::Reboot => "reboot",
-            Seen::Shutdown => "shutdown",
-            Seen::Maintenance => "maintenance",
-        }
-    }
-}
-
 /// The event on one node: when it was first seen and how it went on.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub struct Change {
     /// The node the user acted on.
     pub node: String,
     /// The cluster time of the first poll that showed it.
@@ -196,21 +165,6 @@ pub struct Event {
     pub back_at: Option<f64>,
 }
 
-impl Event {
-    /// What the user did, as far as the polls tell: a planned event whose node came back is a reboot; one whose
-    /// node went off (and stayed off) is a shutdown, unless it froze its services (restart mode), which only a
-    /// reboot ends.
-    pub fn kind(&self) -> Seen {
-        match (&self.planned, self.off_at, self.back_at) {
-            (None, _, _) => Seen::Crash,
-            (Some(Lrm::Maintenance), None, _) => Seen::Maintenance,
-            (Some(_), Some(_), Some(_)) => Seen::Reboot,
-            (Some(Lrm::Restart), _, _) => Seen::Reboot,
-            (Some(_), _, _) => Seen::Shutdown,
-        }
-    }
-}
-
 /// A watch in progress: the first poll (the state before the user acted), the event once seen, and the timeline.
 #[derive(Debug, Clone)]
 pub struct Watch {
@@ -219,7 +173,7 @@ pub struct Watch {
     /// The latest poll.
     pub last: Poll,
     /// The event, once a poll showed it.
-    pub event: Option<Event>,
+    pub event: Option<Change>,
     /// Every HA service's running changes, the baseline's state first.
     pub timeline: Timeline,
     /// Polls read, the first one included.
@@ -229,13 +183,15 @@ pub struct Watch {
     pub resolution: f64,
     /// Other nodes that changed after the event (only the first event is measured).
     pub others: Vec<String>,
+    /// The cluster's `shutdown_policy` from the capture (it tells a shutdown from a reboot in `shutdown mode`).
+    pub policy: String,
 }
 
 impl Watch {
     /// A watch from its first poll, which must show every node up (the user has not acted yet).
     pub fn new(first: Poll) -> Watch {
         let timeline = first
-            .services
+            .guests
             .iter()
             .map(|(sid, s)| {
                 let start = Transition {
@@ -254,6 +210,7 @@ impl Watch {
             polls: 1,
             resolution: 0.0,
             others: Vec::new(),
+            policy: String::new(),
         }
     }
 
@@ -277,7 +234,7 @@ impl Watch {
         if self.event.is_some() {
             self.resolution = self.resolution.max(poll.at - self.last.at);
         }
-        for (sid, s) in &poll.services {
+        for (sid, s) in &poll.guests {
             let list = self.timeline.entry(sid.clone()).or_default();
             let changed = list
                 .last()
@@ -316,7 +273,7 @@ impl Watch {
     }
 
     /// The first node, in name order, that this poll shows leaving the state it had at the start.
-    fn detect(&self, poll: &Poll) -> Option<Event> {
+    fn detect(&self, poll: &Poll) -> Option<Change> {
         for (name, before) in &self.baseline.nodes {
             if !before.online || before.lrm != Lrm::Active {
                 continue;
@@ -325,9 +282,9 @@ impl Watch {
                 continue;
             };
             let fenced = poll
-                .services
+                .guests
                 .values()
-                .any(|s| s.node.as_deref() == Some(name) && s.state == "fence");
+                .any(|g| g.node.as_deref() == Some(name) && g.ha.as_deref() == Some("fence"));
             let planned = match now.lrm {
                 Lrm::Maintenance | Lrm::Restart | Lrm::Shutdown => Some(now.lrm.clone()),
                 Lrm::Active | Lrm::Dead => None,
@@ -336,7 +293,7 @@ impl Watch {
             if planned.is_none() && !off {
                 continue;
             }
-            return Some(Event {
+            return Some(Change {
                 node: name.clone(),
                 t0: poll.at,
                 off_at: off.then_some(poll.at),
@@ -347,77 +304,134 @@ impl Watch {
         None
     }
 
-    /// The HA services running on the event's node at the start: the ones the event affects.
+    /// What the user did, as far as the polls tell so far (None before the event). A planned event whose node
+    /// came back is a reboot. While the node is off it may still come back, so it is taken for a reboot (and
+    /// waited for), except in `shutdown mode` under the `conditional` policy, which only a shutdown gives; a node
+    /// that stayed off for the whole watch was shut down (`done`: the watch has ended).
+    pub fn kind(&self, done: bool) -> Option<Event> {
+        let e = self.event.as_ref()?;
+        let surely_shutdown = e.planned == Some(Lrm::Shutdown) && self.policy == "conditional";
+        Some(match (&e.planned, e.off_at, e.back_at) {
+            (None, _, _) => Event::Crash,
+            (Some(_), Some(_), Some(_)) => Event::Reboot,
+            (Some(_), Some(_), None) if done || surely_shutdown => Event::Shutdown,
+            (Some(_), Some(_), None) => Event::Reboot,
+            (Some(Lrm::Maintenance), None, _) => Event::Maintenance,
+            (Some(Lrm::Restart), None, _) => Event::Reboot,
+            (Some(_), None, _) => Event::Shutdown,
+        })
+    }
+
+    /// The guests running on the event's node at the start: the ones the event affects, as the prediction lists
+    /// them.
     pub fn affected(&self) -> Vec<String> {
         let Some(e) = &self.event else {
             return Vec::new();
         };
         self.baseline
-            .services
+            .guests
             .iter()
             .filter(|(_, s)| s.running && s.node.as_deref() == Some(e.node.as_str()))
             .map(|(sid, _)| sid.clone())
             .collect()
     }
 
-    /// Whether `sid` has come to rest after the event: running and `started` again after a stop or a move, or down
-    /// in a state only a person or the node's return ends (`recovery` without a node to go to, `freeze`, `stopped`,
-    /// `error`) while the node stays off. `stays_down` is the prediction's word that it will not run again.
-    pub fn settled(&self, sid: &str, stays_down: bool) -> bool {
-        let (Some(e), Some(s)) = (&self.event, self.last.services.get(sid)) else {
+    /// Whether `sid` has come to rest after the event, judged against what the prediction expects of it
+    /// (`expect`: the node it runs on afterwards and its outage; None when the prediction does not list it).
+    ///
+    /// Settled: in a steady HA state (not fencing, moving or stopping) and either as expected (running on the
+    /// expected node after the stop, move or return the event brings, or down for good where expected), or, if
+    /// not as expected, running where it is for [`QUIET_SECONDS`] since its last change (and since the node came
+    /// back, for a reboot): the disagreement is then the comparison's to report. A service that is down but
+    /// expected back is waited for until the timeout.
+    pub fn settled(&self, sid: &str, expect: Option<(Option<&str>, Outage)>) -> bool {
+        let (Some(e), Some(g)) = (&self.event, self.last.guests.get(sid)) else {
             return false;
         };
-        let went_down = self
-            .timeline
-            .get(sid)
-            .is_some_and(|list| list.iter().any(|t| t.at >= e.t0 && !t.running));
-        let moved = s.node.as_deref() != Some(e.node.as_str());
-        match s.state.as_str() {
-            "started" => s.running && (moved || went_down),
-            "recovery" | "freeze" | "stopped" | "error" => {
-                stays_down && !s.running && !self.last.node_up(&e.node)
+        let steady = match g.ha.as_deref() {
+            None => true,
+            Some(s) => matches!(
+                s,
+                "started" | "stopped" | "error" | "recovery" | "freeze" | "disabled" | "ignored"
+            ),
+        };
+        if !steady {
+            return false;
+        }
+        let list = self.timeline.get(sid).map(Vec::as_slice).unwrap_or(&[]);
+        let went_down = list.iter().any(|t| t.at >= e.t0 && !t.running);
+        let moved = g.node.as_deref() != Some(e.node.as_str());
+        let reboot = self.kind(false) == Some(Event::Reboot);
+        let node_back = !reboot || e.back_at.is_some();
+        let since = list
+            .last()
+            .map_or(e.t0, |t| t.at)
+            .max(e.back_at.unwrap_or(e.t0));
+        let quiet = self.last.at - since >= QUIET_SECONDS;
+        let (node, outage) = match expect {
+            Some((node, outage)) => (node, Some(outage)),
+            None => (None, None),
+        };
+        if g.running {
+            if g.ha.as_deref().is_some_and(|s| s != "started") {
+                return false;
             }
-            _ => false,
+            let expected = outage.is_some_and(|o| o != Outage::StaysDown)
+                && node == g.node.as_deref()
+                && (went_down || moved || outage == Some(Outage::Seconds(0)));
+            return node_back && (expected || (quiet && (went_down || moved)));
+        }
+        match outage {
+            Some(Outage::StaysDown) => went_down,
+            // Expected back: only a reboot's return ends the wait early (it did not start with its node).
+            _ => reboot && e.back_at.is_some() && quiet,
         }
     }
 }
+
+/// Cluster seconds without a change after which a guest that is not where the prediction expects it is taken as
+/// settled there: three HA rounds, one more than a move or a failback needs to begin.
+pub const QUIET_SECONDS: f64 = 30.0;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn poll(at: f64, nodes: &[(&str, bool, Lrm)], services: &[(&str, bool, &str, &str)]) -> Poll {
+    /// A guest: sid, running, node, HA state ("" outside HA).
+    type G<'a> = (&'a str, bool, &'a str, &'a str);
+
+    fn poll(at: f64, nodes: &[(&str, bool, Lrm)], guests: &[G]) -> Poll {
         Poll {
             at,
             nodes: nodes
                 .iter()
                 .map(|(n, online, lrm)| {
-                    (
-                        n.to_string(),
-                        NodeSeen {
-                            online: *online,
-                            lrm: lrm.clone(),
-                        },
-                    )
+                    let seen = NodeSeen {
+                        online: *online,
+                        lrm: lrm.clone(),
+                    };
+                    (n.to_string(), seen)
                 })
                 .collect(),
-            services: services
+            guests: guests
                 .iter()
                 .map(|(sid, running, node, state)| {
-                    (
-                        sid.to_string(),
-                        ServiceSeen {
-                            running: *running,
-                            node: Some(node.to_string()),
-                            state: state.to_string(),
-                        },
-                    )
+                    let seen = GuestSeen {
+                        running: *running,
+                        node: Some(node.to_string()),
+                        ha: (!state.is_empty()).then(|| state.to_string()),
+                    };
+                    (sid.to_string(), seen)
                 })
                 .collect(),
         }
     }
 
     const UP: Lrm = Lrm::Active;
+
+    fn back_after(node: &str, s: u64) -> Option<(Option<&str>, Outage)> {
+        Some((Some(node), Outage::Seconds(s)))
+    }
 
     #[test]
     fn lrm_status_lines_read_as_their_mode() {
@@ -449,40 +463,64 @@ mod tests {
 
     #[test]
     fn a_node_going_off_without_a_request_is_a_crash_and_its_services_outage_is_timed() {
-        let start = poll(
+        let up = [("a", true, UP), ("b", true, UP)];
+        let off = [("a", false, Lrm::Dead), ("b", true, UP)];
+        let mut w = Watch::new(poll(
             100.0,
-            &[("a", true, UP), ("b", true, UP)],
+            &up,
             &[
                 ("ct:1", true, "a", "started"),
                 ("ct:2", true, "b", "started"),
+                ("ct:3", true, "a", ""),
             ],
-        );
-        let mut w = Watch::new(start);
+        ));
         w.push(poll(
             110.0,
-            &[("a", false, Lrm::Dead), ("b", true, UP)],
+            &off,
             &[
                 ("ct:1", false, "a", "fence"),
                 ("ct:2", true, "b", "started"),
+                ("ct:3", false, "a", ""),
             ],
         ));
         let e = w.event.clone().unwrap();
-        assert_eq!((e.node.as_str(), e.t0, e.kind()), ("a", 110.0, Seen::Crash));
-        assert_eq!(w.affected(), ["ct:1"]);
-        assert!(!w.settled("ct:1", false));
+        assert_eq!(
+            (e.node.as_str(), e.t0, w.kind(false)),
+            ("a", 110.0, Some(Event::Crash))
+        );
+        assert_eq!(w.affected(), ["ct:1", "ct:3"]);
+        assert!(!w.settled("ct:1", back_after("b", 120)));
+        // A guest outside HA on a crashed node stays down, as predicted.
+        assert!(w.settled("ct:3", Some((None, Outage::StaysDown))));
         w.push(poll(
             230.0,
-            &[("a", false, Lrm::Dead), ("b", true, UP)],
+            &off,
             &[
                 ("ct:1", true, "b", "started"),
                 ("ct:2", true, "b", "started"),
+                ("ct:3", false, "a", ""),
             ],
         ));
-        assert!(w.settled("ct:1", false));
+        assert!(w.settled("ct:1", back_after("b", 120)));
         let m = crate::drill::timeline::measure(&w.timeline, "ct:1", e.t0);
         assert_eq!(m.outage_seconds(), Some(120.0));
         assert_eq!(m.node.as_deref(), Some("b"));
         assert_eq!(w.resolution, 120.0);
+    }
+
+    #[test]
+    fn a_service_recovered_where_the_prediction_did_not_expect_it_settles_once_quiet() {
+        let off = [("a", false, Lrm::Dead), ("b", true, UP), ("c", true, UP)];
+        let mut w = Watch::new(poll(
+            0.0,
+            &[("a", true, UP), ("b", true, UP), ("c", true, UP)],
+            &[("ct:1", true, "a", "started")],
+        ));
+        w.push(poll(10.0, &off, &[("ct:1", false, "a", "fence")]));
+        w.push(poll(130.0, &off, &[("ct:1", true, "c", "started")]));
+        assert!(!w.settled("ct:1", back_after("b", 120)));
+        w.push(poll(160.0, &off, &[("ct:1", true, "c", "started")]));
+        assert!(w.settled("ct:1", back_after("b", 120)));
     }
 
     #[test]
@@ -492,13 +530,15 @@ mod tests {
             &[("a", true, UP)],
             &[("ct:1", true, "a", "started")],
         ));
-        w.push(poll(
-            10.0,
-            &[("a", false, Lrm::Dead)],
-            &[("ct:1", false, "a", "recovery")],
-        ));
-        assert!(w.settled("ct:1", true));
-        assert!(!w.settled("ct:1", false));
+        let off = [("a", false, Lrm::Dead)];
+        w.push(poll(10.0, &off, &[("ct:1", false, "a", "fence")]));
+        assert!(
+            !w.settled("ct:1", Some((None, Outage::StaysDown))),
+            "fencing is not steady"
+        );
+        w.push(poll(130.0, &off, &[("ct:1", false, "a", "recovery")]));
+        assert!(w.settled("ct:1", Some((None, Outage::StaysDown))));
+        assert!(!w.settled("ct:1", back_after("b", 120)));
     }
 
     #[test]
@@ -506,21 +546,24 @@ mod tests {
         let mut w = Watch::new(poll(
             0.0,
             &[("a", true, UP), ("b", true, UP)],
-            &[("vm:1", true, "a", "started")],
+            &[("vm:1", true, "a", "started"), ("ct:2", true, "a", "")],
         ));
+        let drained = [("a", true, Lrm::Maintenance), ("b", true, UP)];
         w.push(poll(
             10.0,
-            &[("a", true, Lrm::Maintenance), ("b", true, UP)],
-            &[("vm:1", true, "a", "migrate")],
+            &drained,
+            &[("vm:1", true, "a", "migrate"), ("ct:2", true, "a", "")],
         ));
-        assert_eq!(w.event.as_ref().unwrap().kind(), Seen::Maintenance);
-        assert!(!w.settled("vm:1", false));
+        assert_eq!(w.kind(false).unwrap(), Event::Maintenance);
+        assert!(!w.settled("vm:1", back_after("b", 0)));
+        // Outside HA, a guest keeps running on a node in maintenance.
+        assert!(w.settled("ct:2", back_after("a", 0)));
         w.push(poll(
             20.0,
-            &[("a", true, Lrm::Maintenance), ("b", true, UP)],
-            &[("vm:1", true, "b", "started")],
+            &drained,
+            &[("vm:1", true, "b", "started"), ("ct:2", true, "a", "")],
         ));
-        assert!(w.settled("vm:1", false));
+        assert!(w.settled("vm:1", back_after("b", 0)));
         let m = crate::drill::timeline::measure(&w.timeline, "vm:1", 10.0);
         assert_eq!(
             (m.outage_seconds(), m.node.as_deref()),
@@ -531,63 +574,77 @@ mod tests {
             &[("a", false, Lrm::Dead), ("b", true, UP)],
             &[("vm:1", true, "b", "started")],
         ));
-        assert_eq!(w.event.as_ref().unwrap().kind(), Seen::Shutdown);
+        assert_eq!(w.kind(true).unwrap(), Event::Shutdown);
     }
 
     #[test]
     fn a_frozen_reboot_settles_once_the_node_is_back_and_its_services_run_again() {
         let up = [("a", true, UP), ("b", true, UP)];
+        let expect = Some((Some("a"), Outage::UntilNodeBack));
         let mut w = Watch::new(poll(0.0, &up, &[("ct:1", true, "a", "started")]));
         let restart = [("a", true, Lrm::Restart), ("b", true, UP)];
         w.push(poll(10.0, &restart, &[("ct:1", false, "a", "freeze")]));
-        assert_eq!(w.event.as_ref().unwrap().kind(), Seen::Reboot);
+        assert_eq!(w.kind(false).unwrap(), Event::Reboot);
         let off = [("a", false, Lrm::Dead), ("b", true, UP)];
         w.push(poll(20.0, &off, &[("ct:1", false, "a", "freeze")]));
-        assert!(!w.settled("ct:1", false));
+        assert!(!w.settled("ct:1", expect));
+        // Still off when the watch ends: it was a shutdown.
+        assert_eq!(w.kind(true).unwrap(), Event::Shutdown);
         w.push(poll(150.0, &up, &[("ct:1", false, "a", "freeze")]));
-        assert!(!w.settled("ct:1", false), "back, but not running yet");
+        assert!(!w.settled("ct:1", expect), "back, but not running yet");
         w.push(poll(160.0, &up, &[("ct:1", true, "a", "started")]));
-        assert!(w.settled("ct:1", false));
+        assert!(w.settled("ct:1", expect));
         let e = w.event.clone().unwrap();
         assert_eq!(
-            (e.off_at, e.back_at, e.kind()),
-            (Some(20.0), Some(150.0), Seen::Reboot)
+            (e.off_at, e.back_at, w.kind(true)),
+            (Some(20.0), Some(150.0), Some(Event::Reboot))
         );
         let m = crate::drill::timeline::measure(&w.timeline, "ct:1", e.t0);
         assert_eq!(m.outage_seconds(), Some(150.0));
     }
 
     #[test]
+    fn a_reboot_under_migrate_waits_for_the_failback_not_just_the_move_away() {
+        let up = [("a", true, UP), ("b", true, UP)];
+        let expect = back_after("a", 0);
+        let mut w = Watch::new(poll(0.0, &up, &[("vm:1", true, "a", "started")]));
+        let drained = [("a", true, Lrm::Maintenance), ("b", true, UP)];
+        w.push(poll(10.0, &drained, &[("vm:1", true, "b", "started")]));
+        let off = [("a", false, Lrm::Dead), ("b", true, UP)];
+        w.push(poll(20.0, &off, &[("vm:1", true, "b", "started")]));
+        w.push(poll(200.0, &off, &[("vm:1", true, "b", "started")]));
+        assert!(!w.settled("vm:1", expect), "the node is not back");
+        w.push(poll(210.0, &up, &[("vm:1", true, "b", "started")]));
+        assert!(!w.settled("vm:1", expect), "the failback has not begun");
+        w.push(poll(220.0, &up, &[("vm:1", true, "a", "started")]));
+        assert!(w.settled("vm:1", expect));
+        assert_eq!(w.kind(true).unwrap(), Event::Reboot);
+    }
+
+    #[test]
     fn nodes_down_before_the_watch_are_not_the_event_and_a_second_node_is_reported_apart() {
+        let c_off = ("c", false, Lrm::Dead);
         let mut w = Watch::new(poll(
             0.0,
-            &[("a", true, UP), ("b", true, UP), ("c", false, Lrm::Dead)],
+            &[("a", true, UP), ("b", true, UP), c_off.clone()],
             &[],
         ));
         assert_eq!(w.down_at_start(), ["c"]);
         w.push(poll(
             10.0,
-            &[("a", true, UP), ("b", true, UP), ("c", false, Lrm::Dead)],
+            &[("a", true, UP), ("b", true, UP), c_off.clone()],
             &[],
         ));
         assert!(w.event.is_none());
         w.push(poll(
             20.0,
-            &[
-                ("a", true, UP),
-                ("b", false, Lrm::Dead),
-                ("c", false, Lrm::Dead),
-            ],
+            &[("a", true, UP), ("b", false, Lrm::Dead), c_off.clone()],
             &[],
         ));
         assert_eq!(w.event.as_ref().map(|e| e.node.as_str()), Some("b"));
         w.push(poll(
             30.0,
-            &[
-                ("a", false, Lrm::Dead),
-                ("b", false, Lrm::Dead),
-                ("c", false, Lrm::Dead),
-            ],
+            &[("a", false, Lrm::Dead), ("b", false, Lrm::Dead), c_off],
             &[],
         ));
         assert_eq!(w.others, ["a"]);
@@ -607,7 +664,9 @@ mod tests {
             {"type": "node", "id": "node/a", "node": "a", "status": "online"},
             {"type": "node", "id": "node/b", "node": "b", "status": "offline"},
             {"type": "lxc", "id": "lxc/1", "vmid": 1, "node": "a", "status": "running"},
-            {"type": "qemu", "id": "qemu/2", "vmid": 2, "node": "b", "status": "running"}
+            {"type": "qemu", "id": "qemu/2", "vmid": 2, "node": "b", "status": "running"},
+            {"type": "lxc", "id": "lxc/3", "vmid": 3, "node": "a", "status": "running"},
+            {"type": "qemu", "id": "qemu/9000", "vmid": 9000, "node": "a", "status": "stopped", "template": 1}
         ]))
         .unwrap();
         assert_eq!(Poll::read(&status, None, &resources), None);
@@ -627,9 +686,11 @@ mod tests {
                 lrm: Lrm::Dead
             }
         );
-        assert!(p.services["ct:1"].running);
+        assert!(p.guests["ct:1"].running);
         // A guest an offline node last reported running does not run.
-        assert!(!p.services["vm:2"].running);
-        assert_eq!(p.services["vm:2"].state, "fence");
+        assert!(!p.guests["vm:2"].running);
+        assert_eq!(p.guests["vm:2"].ha.as_deref(), Some("fence"));
+        assert_eq!(p.guests["ct:3"].ha, None, "outside HA");
+        assert!(!p.guests.contains_key("vm:9000"), "templates never run");
     }
 }
