@@ -298,13 +298,13 @@ fn watch_and_compare(args: &DrillArgs, options: &Options) -> Result<i32> {
         .get(&e.node, kind)
         .cloned()
         .ok_or_else(|| anyhow!("no prediction for a {kind} of {}", e.node))?;
+    // Every guest that ran when the watch began, wherever: a service's replica on another node keeps it up.
     let measured: BTreeMap<String, timeline::Measured> = w
-        .affected()
-        .into_iter()
-        .map(|sid| {
-            let m = timeline::measure(&w.timeline, &sid, e.t0);
-            (sid, m)
-        })
+        .baseline
+        .guests
+        .iter()
+        .filter(|(_, g)| g.running)
+        .map(|(sid, _)| (sid.clone(), timeline::measure(&w.timeline, sid, e.t0)))
         .collect();
     let rto = Some(options.rto_target.as_secs_f64());
     let ctx = compare::Context {
