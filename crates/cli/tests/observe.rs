@@ -209,3 +209,229 @@ fn assert_read_only(sim: &Sim) {
     let writes: Vec<&String> = routes.keys().filter(|r| !r.starts_with("GET ")).collect();
     assert!(writes.is_empty(), "the watch wrote: {writes:?}");
 }
+
+/// Runs a watch on a fresh simulator, lets `act` play the user once the watch is ready, and returns the JSON report
+/// with the simulator (for its counters and timeline).
+fn observe(fixture_name: &str, act: impl FnOnce(&Sim)) -> (Value, Sim, String) {
+    let sim = Sim::start(fixture_name, "10");
+    let observer = Observer::start(&sim, &["--format", "json", "--timeout", "5m"]);
+    act(&sim);
+    let (code, out, err) = observer.finish();
+    assert_eq!(code, 0, "stderr:\n{err}\nstdout:\n{out}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (report, sim, err)
+}
+
+/// The simulator's own outage of `sid` (from its first stop to its next start), simulated seconds.
+fn sim_outage(timeline: &Value, sid: &str) -> f64 {
+    let list = timeline[sid].as_array().cloned().unwrap_or_default();
+    let down = list
+        .iter()
+        .find(|c| c["running"] == false)
+        .expect("it stopped");
+    let up = list
+        .iter()
+        .find(|c| c["running"] == true && c["at"].as_f64() > down["at"].as_f64())
+        .expect("it ran again");
+    up["at"].as_f64().unwrap() - down["at"].as_f64().unwrap()
+}
+
+/// The drill's only drill, with the resolution the watch measured at.
+fn only_drill(report: &Value) -> (&Value, f64) {
+    assert_eq!(report["mode"], "observe", "{report}");
+    let drills = report["drills"].as_array().expect("drills");
+    assert_eq!(drills.len(), 1, "{report}");
+    let resolution = report["tolerance_seconds"].as_f64().unwrap() - 20.0;
+    assert!(resolution >= 0.0, "{report}");
+    (&drills[0], resolution)
+}
+
+fn guest<'a>(drill: &'a Value, sid: &str) -> &'a Value {
+    drill["guests"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["sid"] == sid))
+        .unwrap_or_else(|| panic!("no row for {sid}: {drill}"))
+}
+
+#[test]
+fn a_powered_off_node_is_timed_as_a_crash_on_the_simulated_clock_and_agrees_with_the_prediction() {
+    let (report, sim, err) = observe("cluster-pve8.json", |sim| {
+        sim.control("POST", "nodes/proxmox3/power", json!({"on": false}));
+    });
+    let (drill, resolution) = only_drill(&report);
+    assert_eq!(
+        (drill["node"].as_str(), drill["event"].as_str()),
+        (Some("proxmox3"), Some("crash"))
+    );
+    assert_eq!(report["verdict"]["disagreements"], 0, "{report}");
+    let timeline = sim.timeline();
+    let ha: Vec<&Value> = drill["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["ha"] == true)
+        .collect();
+    assert_eq!(ha.len(), 4, "proxmox3 runs four HA containers: {drill}");
+    for g in ha {
+        let sid = g["sid"].as_str().unwrap();
+        let measured = g["measured"]["seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{g}"));
+        // A fence delay and a lock expiry: minutes on the simulated clock, not the seconds the watch took.
+        assert!(measured >= 60.0, "{g}");
+        let truth = sim_outage(&timeline, sid);
+        assert!(
+            (measured - truth).abs() <= resolution,
+            "{sid}: measured {measured}, the simulator says {truth}"
+        );
+        assert_eq!(g["measured_node"], g["predicted_node"], "{g}");
+        assert_ne!(g["measured_node"], "proxmox3");
+    }
+    let polling = drill["notes"].as_array().unwrap().iter().any(|n| {
+        n.as_str()
+            .is_some_and(|n| n.starts_with("measured by polling every 1s: ±"))
+    });
+    assert!(polling, "{drill}");
+    assert!(err.contains("crash of proxmox3 seen"), "{err}");
+    assert_read_only(&sim);
+}
+
+#[test]
+fn a_planned_reboot_is_told_from_a_crash_and_its_frozen_services_are_timed_to_the_nodes_return() {
+    let (report, sim, _) = observe("cluster-pve8.json", |sim| {
+        sim.control("POST", "nodes/proxmox2/reboot", json!({"down_seconds": 90}));
+    });
+    let (drill, resolution) = only_drill(&report);
+    assert_eq!(
+        (drill["node"].as_str(), drill["event"].as_str()),
+        (Some("proxmox2"), Some("reboot"))
+    );
+    let away = drill["node_away_seconds"]
+        .as_f64()
+        .expect("the node's time away");
+    assert!((away - 90.0).abs() <= resolution, "away {away}");
+    assert_eq!(report["verdict"]["disagreements"], 0, "{report}");
+    let timeline = sim.timeline();
+    for sid in ["ct:100", "ct:116", "ct:131"] {
+        let g = guest(drill, sid);
+        assert_eq!(
+            g["measured_node"], "proxmox2",
+            "frozen, then back on its node: {g}"
+        );
+        let measured = g["measured"]["seconds"].as_f64().unwrap();
+        assert!(
+            (measured - sim_outage(&timeline, sid)).abs() <= resolution,
+            "{g}"
+        );
+    }
+    assert_read_only(&sim);
+}
+
+#[test]
+fn maintenance_is_told_apart_and_the_services_move_off_the_node_that_stays_up() {
+    let (report, sim, _) = observe("cluster-pve8.json", |sim| {
+        sim.control(
+            "POST",
+            "nodes/proxmox3/maintenance",
+            json!({"enable": true}),
+        );
+    });
+    let (drill, _) = only_drill(&report);
+    assert_eq!(
+        (drill["node"].as_str(), drill["event"].as_str()),
+        (Some("proxmox3"), Some("maintenance"))
+    );
+    assert_eq!(drill["node_away_seconds"], Value::Null);
+    assert_eq!(report["verdict"]["disagreements"], 0, "{report}");
+    for sid in ["ct:113", "ct:122", "ct:1250", "ct:130"] {
+        let g = guest(drill, sid);
+        assert_ne!(g["measured_node"], "proxmox3", "{g}");
+        assert_eq!(g["measured_node"], g["predicted_node"], "{g}");
+    }
+    assert_read_only(&sim);
+}
+
+fn interrupt(observer: &Observer) {
+    let status = Command::new("kill")
+        .args(["-INT", &observer.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_during_a_failover_prints_what_was_measured_so_far() {
+    let sim = Sim::start("cluster-pve8.json", "10");
+    let mut observer = Observer::start(&sim, &["--format", "json"]);
+    sim.control("POST", "nodes/proxmox3/power", json!({"on": false}));
+    observer.wait_for("crash of proxmox3 seen");
+    interrupt(&observer);
+    let (code, out, err) = observer.finish();
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let (drill, _) = only_drill(&report);
+    assert_eq!(drill["event"], "crash");
+    let interrupted = drill["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().is_some_and(|n| n.contains("interrupted")));
+    assert!(interrupted, "{drill}");
+    // The fence delay alone is a minute of simulated time: the Ctrl-C came before any recovery.
+    assert_eq!(
+        guest(drill, "ct:130")["measured"]["kind"],
+        "stays_down",
+        "{drill}"
+    );
+    assert_read_only(&sim);
+}
+
+#[test]
+fn ctrl_c_before_any_event_says_nothing_was_measured() {
+    let sim = Sim::start("cluster-pve8.json", "10");
+    let observer = Observer::start(&sim, &[]);
+    interrupt(&observer);
+    let (code, out, err) = observer.finish();
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("interrupted") && err.contains("nothing to compare"),
+        "{err}"
+    );
+    assert_read_only(&sim);
+}
+
+#[test]
+fn flags_that_choose_the_event_and_a_faster_poll_than_once_a_second_are_usage_errors() {
+    for extra in [
+        &["--event", "crash"][..],
+        &["--node", "proxmox"],
+        &["--plan", "plan.json"],
+        &["--horizon", "5m"],
+        &["--down", "1m"],
+        &["--snapshot", "cluster.json"],
+        &["--interval", "0s"],
+        &["--timeout", "0s"],
+    ] {
+        // Nothing listens there: a usage error must come before any connection.
+        let out = pveha()
+            .args([
+                "drill",
+                "--observe",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--api-token",
+                TOKEN,
+            ])
+            .arg("--allow-insecure-http")
+            .args(extra)
+            .output()
+            .expect("pveha runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.contains("warning")).collect();
+        assert_eq!(lines.len(), 1, "{extra:?}: one line: {err}");
+        assert!(lines[0].contains(extra[0]), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -285,11 +285,12 @@ impl Watch {
                 .guests
                 .values()
                 .any(|g| g.node.as_deref() == Some(name) && g.ha.as_deref() == Some("fence"));
+            let off = !now.online || now.lrm == Lrm::Dead || fenced;
             let planned = match now.lrm {
                 Lrm::Maintenance | Lrm::Restart | Lrm::Shutdown => Some(now.lrm.clone()),
+                Lrm::Active | Lrm::Dead if off => self.planned_before(name, poll),
                 Lrm::Active | Lrm::Dead => None,
             };
-            let off = !now.online || now.lrm == Lrm::Dead || fenced;
             if planned.is_none() && !off {
                 continue;
             }
@@ -302,6 +303,28 @@ impl Watch {
             });
         }
         None
+    }
+
+    /// A node found off whose LRM mode no poll caught (a quick shutdown between two polls) still shows it was
+    /// planned in its HA services: a crash leaves them `started` until the fence, a shutdown request froze them
+    /// (restart mode), stopped them (shutdown mode) or moved them away (maintenance first).
+    fn planned_before(&self, node: &str, poll: &Poll) -> Option<Lrm> {
+        let mut moved = false;
+        for (sid, before) in &self.baseline.guests {
+            if before.node.as_deref() != Some(node) || before.ha.as_deref() != Some("started") {
+                continue;
+            }
+            let Some(now) = poll.guests.get(sid) else {
+                continue;
+            };
+            match now.ha.as_deref() {
+                Some("freeze") => return Some(Lrm::Restart),
+                Some("stopped" | "request_stop") => return Some(Lrm::Shutdown),
+                _ => {}
+            }
+            moved |= now.node.as_deref() != Some(node) && now.running;
+        }
+        moved.then_some(Lrm::Maintenance)
     }
 
     /// What the user did, as far as the polls tell so far (None before the event). A planned event whose node
@@ -601,6 +624,27 @@ mod tests {
         );
         let m = crate::drill::timeline::measure(&w.timeline, "ct:1", e.t0);
         assert_eq!(m.outage_seconds(), Some(150.0));
+    }
+
+    #[test]
+    fn a_shutdown_request_no_poll_caught_is_read_from_the_frozen_or_stopped_services() {
+        let up = [("a", true, UP), ("b", true, UP)];
+        let off = [("a", false, Lrm::Dead), ("b", true, UP)];
+        let start = poll(0.0, &up, &[("ct:1", true, "a", "started")]);
+        for (state, kind) in [("freeze", Event::Reboot), ("stopped", Event::Shutdown)] {
+            let mut w = Watch::new(start.clone());
+            // Only the conditional policy stops (rather than freezes) for a shutdown and never for a reboot.
+            w.policy = "conditional".into();
+            w.push(poll(10.0, &off, &[("ct:1", false, "a", state)]));
+            assert_eq!(w.kind(false), Some(kind), "{state}");
+        }
+        let mut w = Watch::new(start);
+        w.push(poll(10.0, &off, &[("ct:1", false, "a", "started")]));
+        assert_eq!(
+            w.kind(false),
+            Some(Event::Crash),
+            "a crash leaves it started until the fence"
+        );
     }
 
     #[test]
