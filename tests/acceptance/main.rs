@@ -5,6 +5,7 @@
 mod audit;
 mod cluster;
 mod docs;
+mod drill;
 mod examples;
 mod group;
 mod guest_startup;

@@ -24,7 +24,7 @@ fn guide() -> Result<String> {
 }
 
 /// The workdir with the seven HA resources the fixture already manages imported, as the demo does.
-async fn adopted(sim: &Sim, tf: &pveha_acceptance::Terraform, config: &str) -> Workdir {
+pub(crate) async fn adopted(sim: &Sim, tf: &pveha_acceptance::Terraform, config: &str) -> Workdir {
     let mut w = workdir(tf, sim);
     w.write_config(config);
     for sid in ["ct:116", "ct:1250", "ct:100", "ct:113", "ct:122", "ct:131"] {
@@ -36,7 +36,7 @@ async fn adopted(sim: &Sim, tf: &pveha_acceptance::Terraform, config: &str) -> W
 }
 
 /// Runs the guide's plan and show steps; returns the path of the JSON plan.
-async fn plan_json(w: &mut Workdir) -> Result<String> {
+pub(crate) async fn plan_json(w: &mut Workdir) -> Result<String> {
     w.init().await;
     let plan = w.run(PLAN).await;
     anyhow::ensure!(plan.success(), "plan failed: {}", plan.combined());

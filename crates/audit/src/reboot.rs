@@ -99,8 +99,9 @@ pub(crate) fn node_event_impact(
                 Some(Fate::Unaffected) if !view.is_ha(&g.sid) => None,
                 // An HA service the event leaves alone keeps running (it is not on this node after all).
                 Some(Fate::Unaffected) => continue,
-                // Maintenance moves HA services only; the node stays up with everything else on it.
-                None if event == NodeEvent::Maintenance => continue,
+                // Maintenance moves HA services only; the node stays up with everything else on it, and with
+                // what has nowhere to go.
+                None | Some(Fate::Stays) if event == NodeEvent::Maintenance => continue,
                 // Stopped, stuck in recovery, or kept on the node it cannot leave: down until the node is back.
                 Some(Fate::Stopped | Fate::Recovered { to: None } | Fate::Stays) | None => None,
             };

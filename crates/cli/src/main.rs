@@ -10,7 +10,7 @@ mod snapshot;
 
 use clap::{Parser, Subcommand};
 
-/// Proxmox VE HA tooling: a simulator, the HA audit and cluster snapshots.
+/// Proxmox VE HA tooling: a simulator, the HA audit, plan reviews, failure drills and cluster snapshots.
 #[derive(Parser)]
 #[command(name = "pveha", version, about)]
 struct Cli {

@@ -232,3 +232,79 @@ impl Twin {
         self.last = now;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn homelab() -> Twin {
+        let sim = crate::load_snapshot(include_str!("../../../examples/homelab/cluster-pve8.json"))
+            .expect("fixture loads");
+        let mut twin = Twin::new(sim);
+        for _ in 0..30 {
+            twin.step();
+        }
+        twin
+    }
+
+    #[test]
+    fn a_crash_is_unsettled_until_the_ha_services_run_elsewhere_and_the_timeline_shows_both_kinds_of_guest(
+    ) {
+        let mut twin = homelab();
+        assert!(twin.settled(), "the fixture settles before the event");
+        let on_node: Vec<GuestState> = twin
+            .guests()
+            .into_iter()
+            .filter(|g| g.running && g.node == "proxmox2")
+            .collect();
+        assert!(on_node.iter().any(|g| g.ha) && on_node.iter().any(|g| !g.ha));
+        let t0 = twin.now();
+        twin.crash("proxmox2").expect("crash");
+        assert_eq!(
+            twin.crash("proxmox2"),
+            Err(LifecycleError::AlreadyOff("proxmox2".into()))
+        );
+        twin.step();
+        assert!(
+            !twin.settled(),
+            "services still started on a node that is off"
+        );
+        while !twin.settled() && twin.now() - t0 < 900.0 {
+            twin.step();
+        }
+        let after: BTreeMap<String, GuestState> = twin
+            .guests()
+            .into_iter()
+            .map(|g| (g.sid.clone(), g))
+            .collect();
+        let timeline = twin.timeline();
+        for g in &on_node {
+            let now = &after[&g.sid];
+            let changes = &timeline[&g.sid];
+            assert_eq!(
+                (changes[0].at, changes[0].running),
+                (t0, false),
+                "{}",
+                g.sid
+            );
+            if g.ha {
+                assert!(now.running && now.node != "proxmox2", "{now:?}");
+                let back = changes.iter().find(|c| c.running).expect("started again");
+                assert!(back.at - t0 >= ha_manager::LOCK_EXPIRY, "{changes:?}");
+            } else {
+                assert!(!now.running, "{now:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_nodes_are_refused() {
+        let mut twin = homelab();
+        assert!(matches!(
+            twin.crash("nope"),
+            Err(LifecycleError::NoSuchNode(_))
+        ));
+        assert!(twin.reboot("nope", 60.0).is_err());
+        assert!(twin.maintenance("nope", true).is_err());
+    }
+}

@@ -20,7 +20,7 @@ pub fn predicted(outage: Outage) -> String {
 /// `stays down`, `back after 123 s`, `no outage`.
 pub fn measured(outage: MeasuredOutage) -> String {
     match outage {
-        MeasuredOutage::Seconds(s) if s == 0.0 => "no outage".into(),
+        MeasuredOutage::Seconds(0.0) => "no outage".into(),
         MeasuredOutage::Seconds(s) => format!("back after {}", seconds(s)),
         MeasuredOutage::StaysDown => "stays down".into(),
     }
