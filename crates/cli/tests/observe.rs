@@ -213,7 +213,12 @@ fn assert_read_only(sim: &Sim) {
 /// Runs a watch on a fresh simulator, lets `act` play the user once the watch is ready, and returns the JSON report
 /// with the simulator (for its counters and timeline).
 fn observe(fixture_name: &str, act: impl FnOnce(&Sim)) -> (Value, Sim, String) {
-    let sim = Sim::start(fixture_name, "10");
+    observe_at(fixture_name, "10", act)
+}
+
+/// [`observe`] with the simulator's clock at `scale` simulated seconds per wall second.
+fn observe_at(fixture_name: &str, scale: &str, act: impl FnOnce(&Sim)) -> (Value, Sim, String) {
+    let sim = Sim::start(fixture_name, scale);
     let observer = Observer::start(&sim, &["--format", "json", "--timeout", "5m"]);
     act(&sim);
     let (code, out, err) = observer.finish();
@@ -434,4 +439,25 @@ fn flags_that_choose_the_event_and_a_faster_poll_than_once_a_second_are_usage_er
         assert!(lines[0].contains(extra[0]), "{extra:?}: {err}");
         assert!(out.stdout.is_empty());
     }
+}
+
+#[test]
+fn a_planned_shutdown_under_the_conditional_policy_is_told_from_a_reboot_and_agrees() {
+    // Stopping four containers takes one HA round, and only that round shows `shutdown mode`: at half the usual
+    // clock speed it lasts two polls, so the watch sees it however the polls fall.
+    let (report, sim, _) = observe_at("cluster-pve8.json", "5", |sim| {
+        sim.control("POST", "nodes/proxmox3/shutdown", json!({}));
+    });
+    let (drill, _) = only_drill(&report);
+    assert_eq!(
+        (drill["node"].as_str(), drill["event"].as_str()),
+        (Some("proxmox3"), Some("shutdown"))
+    );
+    assert_eq!(drill["policy"], "conditional");
+    assert_eq!(report["verdict"]["disagreements"], 0, "{report}");
+    for sid in ["ct:113", "ct:122", "ct:1250", "ct:130"] {
+        let g = guest(drill, sid);
+        assert_eq!(g["measured_node"], g["predicted_node"], "{g}");
+    }
+    assert_read_only(&sim);
 }

@@ -76,6 +76,9 @@ pub async fn observe(
 ) -> Result<Observation> {
     let interval = interval.max(MIN_INTERVAL);
     let deadline = tokio::time::Instant::now() + timeout;
+    // Registered before the user is told to act, so a Ctrl-C from then on ends the watch with its figures.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the Ctrl-C handler")?;
     let first = poll(client).await.context("the first poll")?;
     let mut watch = Watch::new(first);
     watch.policy = policy.to_string();
@@ -86,9 +89,6 @@ pub async fn observe(
         last_error: None,
     };
     progress(&obs.watch);
-    // Registered before the first wait, so a Ctrl-C at any point after the first poll ends the watch with its figures.
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot install the Ctrl-C handler")?;
     let mut next = tokio::time::Instant::now() + interval;
     loop {
         if next >= deadline {
