@@ -42,7 +42,7 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) snapshot: Option<PathBuf>,
     #[command(flatten)]
-    connect: ConnectArgs,
+    pub(crate) connect: ConnectArgs,
     /// A tag marking critical guests (repeatable; default: critical).
     #[arg(long = "critical-tag", value_name = "TAG")]
     critical_tags: Vec<String>,

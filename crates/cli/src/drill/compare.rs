@@ -55,6 +55,9 @@ pub struct Context {
     pub node_away_seconds: Option<f64>,
     /// The recovery-time target critical services are judged against, seconds.
     pub rto_target_seconds: Option<f64>,
+    /// Seconds added to [`TOLERANCE_SECONDS`]: how finely the measurement could place a change (`--observe` sees a
+    /// change only at its next poll; 0 on the twin, which records the exact moment).
+    pub resolution_seconds: f64,
 }
 
 /// One guest: predicted, measured, and whether they agree.
@@ -170,7 +173,8 @@ impl Report {
 
 /// Whether a measured outage agrees with a predicted one; the reason when not.
 fn judge(predicted: Outage, measured: MeasuredOutage, ctx: &Context) -> Option<String> {
-    let within = |expected: f64, got: f64| (got - expected).abs() <= TOLERANCE_SECONDS;
+    let tolerance = TOLERANCE_SECONDS + ctx.resolution_seconds;
+    let within = |expected: f64, got: f64| (got - expected).abs() <= tolerance;
     match (predicted, measured) {
         (Outage::StaysDown, MeasuredOutage::StaysDown) => None,
         (Outage::StaysDown, MeasuredOutage::Seconds(s)) => Some(format!(
@@ -185,17 +189,17 @@ fn judge(predicted: Outage, measured: MeasuredOutage, ctx: &Context) -> Option<S
         }
         (Outage::Seconds(p), MeasuredOutage::Seconds(s)) => (!within(p as f64, s)).then(|| {
             format!(
-                "predicted down {p} s, measured {} (tolerance {} s)",
+                "predicted down {p} s, measured {} (tolerance {})",
                 seconds(s),
-                TOLERANCE_SECONDS
+                seconds(tolerance)
             )
         }),
         (Outage::UntilNodeBack, MeasuredOutage::Seconds(s)) => match ctx.node_away_seconds {
             Some(away) if !within(away, s) => Some(format!(
-                "predicted down while the node is away ({}), measured {} (tolerance {} s)",
+                "predicted down while the node is away ({}), measured {} (tolerance {})",
                 seconds(away),
                 seconds(s),
-                TOLERANCE_SECONDS
+                seconds(tolerance)
             )),
             _ => None,
         },

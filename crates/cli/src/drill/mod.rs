@@ -59,7 +59,7 @@ pub struct DrillArgs {
     /// Watch a live cluster (read-only polling) through an event triggered by someone else.
     #[arg(long)]
     pub(crate) observe: bool,
-    /// With --observe: time between polls (default 5s).
+    /// With --observe: time between polls (default 2s, at least 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) interval: Option<Duration>,
     /// With --observe: how long to watch before what is still down is reported as staying down (default 15m).

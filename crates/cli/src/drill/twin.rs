@@ -134,6 +134,7 @@ impl TwinRun {
         let ctx = compare::Context {
             node_away_seconds: (event == Event::Reboot).then_some(down),
             rto_target_seconds,
+            ..compare::Context::default()
         };
         let mut d = compare::compare(prediction, &measured, &ctx);
         d.notes.extend(notes);

@@ -294,3 +294,37 @@ async fn a_name_with_a_slash_cannot_reach_another_path() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_polling_read_of_the_ha_status_sees_what_the_cache_does_not_yet() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let options = pveha_pve::ClientOptions {
+        ha_cache_ttl: std::time::Duration::from_secs(3600),
+        ..crate::harness::options()
+    };
+    let client = pveha_pve::Client::with_options(&sim.token_config(), options).unwrap();
+    fn lrm<'a>(mut entries: impl Iterator<Item = &'a pveha_model::HaStatusEntry>) -> String {
+        entries
+            .find(|e| e.id == "lrm:proxmox3")
+            .and_then(|e| e.status.clone())
+            .unwrap_or_default()
+    }
+    let cached = status::current(&client).await.unwrap();
+    assert!(!lrm(cached.iter()).contains("dead"), "{cached:?}");
+    sim.power("proxmox3", false).await;
+    sim.reset_requests().await;
+    let fresh = status::current_uncached(&client).await.unwrap();
+    assert!(
+        lrm(fresh.entries.iter()).contains("old timestamp - dead?"),
+        "{fresh:?}"
+    );
+    assert!(
+        fresh.clock.is_some(),
+        "the master and LRMs carry timestamps"
+    );
+    assert_eq!(sim.requests("GET /cluster/ha/status/current").await, 1);
+    // The cache keeps its window: the provider's readers still share one read.
+    let again = status::current(&client).await.unwrap();
+    assert!(!lrm(again.iter()).contains("dead"));
+    assert_eq!(sim.requests("GET /cluster/ha/status/current").await, 1);
+}
