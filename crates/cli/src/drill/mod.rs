@@ -199,10 +199,22 @@ fn drill(args: &DrillArgs) -> Result<i32, Failure> {
         eprint!("\r\x1b[2K");
     }
     let report = compare::Report::new("twin", label, ctx_rto, drills);
-    let text = match args.format {
-        Format::Markdown => render::markdown(&report),
+    Ok(finish(&report, args.format, rto_target.is_some(), "the twin")?)
+}
+
+/// Prints the report and decides the exit code, for the twin and `--observe` alike: 1 when stdout is gone, 2 when
+/// `--rto-target` was given and a critical service missed it, else 0. `against` names what the prediction was held
+/// against in the disagreement summary.
+pub(crate) fn finish(
+    report: &compare::Report,
+    format: Format,
+    rto_target: bool,
+    against: &str,
+) -> Result<i32> {
+    let text = match format {
+        Format::Markdown => render::markdown(report),
         Format::Json => {
-            serde_json::to_string_pretty(&report).context("serializing the drill")? + "\n"
+            serde_json::to_string_pretty(report).context("serializing the drill")? + "\n"
         }
     };
     if !crate::audit::print(&text) {
@@ -210,11 +222,11 @@ fn drill(args: &DrillArgs) -> Result<i32, Failure> {
     }
     if report.verdict.disagreements > 0 {
         eprintln!(
-            "pveha drill: {} row(s) where the prediction and the twin disagree",
+            "pveha drill: {} row(s) where the prediction and {against} disagree",
             report.verdict.disagreements
         );
     }
-    if rto_target.is_some() && !report.verdict.rto_missed.is_empty() {
+    if rto_target && !report.verdict.rto_missed.is_empty() {
         eprintln!(
             "pveha drill: critical service(s) miss --rto-target: {}",
             report.verdict.rto_missed.join("; ")

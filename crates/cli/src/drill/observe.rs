@@ -16,7 +16,7 @@ use pveha_pve::ha::status;
 use pveha_pve::{Client, ClientOptions, RetryPolicy};
 
 use super::compare::{self, TOLERANCE_SECONDS};
-use super::{timeline, DrillArgs, Format};
+use super::{timeline, DrillArgs};
 use watch::{Poll, Watch};
 
 /// The shortest interval between polls: the watch must not load the cluster it watches.
@@ -320,29 +320,12 @@ fn watch_and_compare(args: &DrillArgs, options: &Options) -> Result<i32> {
     drill.notes.extend(capture.warnings);
     let mut report = compare::Report::new("observe", source(args), rto, vec![drill]);
     report.tolerance_seconds = TOLERANCE_SECONDS + w.resolution;
-    let text = match args.format {
-        Format::Markdown => super::render::markdown(&report),
-        Format::Json => {
-            serde_json::to_string_pretty(&report).context("serializing the drill")? + "\n"
-        }
-    };
-    if !crate::audit::print(&text) {
-        return Ok(1);
-    }
-    if report.verdict.disagreements > 0 {
-        eprintln!(
-            "pveha drill: {} row(s) where the prediction and the live cluster disagree",
-            report.verdict.disagreements
-        );
-    }
-    if args.source.rto_target.is_some() && !report.verdict.rto_missed.is_empty() {
-        eprintln!(
-            "pveha drill: critical service(s) miss --rto-target: {}",
-            report.verdict.rto_missed.join("; ")
-        );
-        return Ok(2);
-    }
-    Ok(0)
+    super::finish(
+        &report,
+        args.format,
+        args.source.rto_target.is_some(),
+        "the live cluster",
+    )
 }
 
 /// The endpoint the watch polled, for the report's source line.
