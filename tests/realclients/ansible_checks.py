@@ -21,8 +21,7 @@ def play(book, run, extra, home):
     """The per-task results of one ansible-playbook run (json callback), or an exception text."""
     env = dict(os.environ, ANSIBLE_HOME=home, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(home, "collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PIPELINING="True")
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(home, "collections"), ANSIBLE_NOCOLOR="1")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(HERE / book),
            "-e", json.dumps(dict(extra, run=run))]
     out = subprocess.run(cmd, env=env, cwd=home, capture_output=True, text=True)

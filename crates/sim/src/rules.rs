@@ -1,5 +1,6 @@
 //! PVE 9 HA rules semantics: the effective rule set (stored rules plus the synthetic `ha-group-*` rules of
-//! unmigrated groups), the feasibility checker's main checks, and per-service node/resource affinity.
+//! unmigrated groups), the feasibility checker's checks (per rule type and between the two types), and per-service
+//! node/resource affinity.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -287,7 +288,8 @@ fn inter_plugin_checks(errors: &mut RuleErrors, node_rules: &[&Section], res_rul
             }
             located.extend(common);
             allowed.extend(
-                parse_nodes(na.props.get("nodes").and_then(Value::as_str).unwrap_or("")).into_keys(),
+                parse_nodes(na.props.get("nodes").and_then(Value::as_str).unwrap_or(""))
+                    .into_keys(),
             );
             paired.push(na);
         }

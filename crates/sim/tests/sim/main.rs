@@ -9,3 +9,4 @@ mod harness;
 mod lifecycle;
 mod options;
 mod reboot;
+mod rule_conflicts;
