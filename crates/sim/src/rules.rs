@@ -1,5 +1,6 @@
 //! PVE 9 HA rules semantics: the effective rule set (stored rules plus the synthetic `ha-group-*` rules of
-//! unmigrated groups), the feasibility checker's main checks, and per-service node/resource affinity.
+//! unmigrated groups), the feasibility checker's checks (per rule type and between the two types), and per-service
+//! node/resource affinity.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -171,7 +172,145 @@ pub fn check(c: &Cluster, rules: &[Section]) -> RuleErrors {
             }
         }
     }
+    let node_rules: Vec<&Section> = enabled
+        .iter()
+        .copied()
+        .filter(|r| r.kind == "node-affinity")
+        .collect();
+    let res_rules: Vec<&Section> = res_aff.iter().map(|r| **r).collect();
+    inter_plugin_checks(&mut errors, &node_rules, &res_rules);
     errors
+}
+
+fn shares_resources(a: &Section, b: &Section) -> bool {
+    let theirs = resources_of(b);
+    resources_of(a).iter().any(|s| theirs.contains(s))
+}
+
+fn affinity_is(r: &Section, which: &str) -> bool {
+    r.props.get("affinity").and_then(Value::as_str) == Some(which)
+}
+
+/// Positive rules merged into sets that share no resource (`find_disjoint_rules_resource_sets`): the rule ids
+/// and the resources of each set.
+fn disjoint_positive_sets<'a>(positive: &[&'a Section]) -> Vec<(Vec<&'a str>, BTreeSet<String>)> {
+    let mut sets: Vec<(Vec<&str>, BTreeSet<String>)> = Vec::new();
+    for r in positive {
+        let mut ids = vec![r.id.as_str()];
+        let mut members: BTreeSet<String> = resources_of(r).into_iter().collect();
+        // Fold in every earlier set this rule touches, so sets joined only through this rule merge too.
+        sets.retain(|(other_ids, other)| {
+            if other.is_disjoint(&members) {
+                return true;
+            }
+            ids.extend(other_ids.iter().copied());
+            members.extend(other.iter().cloned());
+            false
+        });
+        sets.push((ids, members));
+    }
+    sets
+}
+
+/// The checks between node-affinity and resource-affinity rules (`PVE::HA::Rules`' global checks, in their
+/// registration order), which refuse combinations whose placement the CRM cannot decide simply.
+fn inter_plugin_checks(errors: &mut RuleErrors, node_rules: &[&Section], res_rules: &[&Section]) {
+    for ra in res_rules {
+        let paired: Vec<&&Section> = node_rules
+            .iter()
+            .filter(|na| shares_resources(ra, na))
+            .collect();
+        let multiple = paired.iter().any(|na| {
+            let prios: BTreeSet<i64> =
+                parse_nodes(na.props.get("nodes").and_then(Value::as_str).unwrap_or(""))
+                    .into_values()
+                    .collect();
+            prios.len() > 1
+        });
+        if multiple {
+            add(
+                errors,
+                &ra.id,
+                "resources are in node affinity rules with multiple priorities".into(),
+            );
+            for na in paired {
+                add(
+                    errors,
+                    &na.id,
+                    "resources are in a resource affinity rule and cannot be in a node affinity rule \
+                     with multiple priorities"
+                        .into(),
+                );
+            }
+        }
+    }
+    let positive: Vec<&Section> = res_rules
+        .iter()
+        .copied()
+        .filter(|r| affinity_is(r, "positive"))
+        .collect();
+    for (ids, members) in disjoint_positive_sets(&positive) {
+        let paired: Vec<&&Section> = node_rules
+            .iter()
+            .filter(|na| resources_of(na).iter().any(|s| members.contains(s)))
+            .collect();
+        if paired.len() > 1 {
+            for id in ids {
+                add(
+                    errors,
+                    id,
+                    "resources are in multiple node affinity rules".into(),
+                );
+            }
+            for na in paired {
+                add(
+                    errors,
+                    &na.id,
+                    "at least one resource is in a positive resource affinity rule and there are other \
+                     resources in at least one other node affinity rule already"
+                        .into(),
+                );
+            }
+        }
+    }
+    for neg in res_rules.iter().filter(|r| affinity_is(r, "negative")) {
+        let members: BTreeSet<String> = resources_of(neg).into_iter().collect();
+        let mut located = BTreeSet::new();
+        let mut allowed = BTreeSet::new();
+        let mut paired = Vec::new();
+        for na in node_rules {
+            let common: Vec<String> = resources_of(na)
+                .into_iter()
+                .filter(|s| members.contains(s))
+                .collect();
+            if common.is_empty() {
+                continue;
+            }
+            located.extend(common);
+            allowed.extend(
+                parse_nodes(na.props.get("nodes").and_then(Value::as_str).unwrap_or(""))
+                    .into_keys(),
+            );
+            paired.push(na);
+        }
+        if allowed.len() < located.len() {
+            add(
+                errors,
+                &neg.id,
+                "two or more resources are restricted to less nodes than available to the resources"
+                    .into(),
+            );
+            for na in paired {
+                add(
+                    errors,
+                    &na.id,
+                    "at least one resource is in a negative resource affinity rule and this rule would \
+                     restrict these to less nodes than available to the resources"
+                        .into(),
+                );
+            }
+        }
+    }
 }
 
 /// Enabled, feasible rules only: what the CRM actually applies.

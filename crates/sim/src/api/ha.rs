@@ -341,13 +341,11 @@ pub fn resource_create(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
 /// `PUT /cluster/ha/resources/{sid}`.
 pub fn resource_update(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
     let sid = resolve_sid(c, p.str("sid").unwrap_or_default())?;
-    group_param_gate(c, p)?;
-    let ctx = "update resources config failed: ";
-    check_digest(p, &c.resources.digest(), ctx)?;
-    if c.ha_resource(&sid).is_none() {
-        return Err(ApiError::fail(format!("{ctx}no such resource '{sid}'")));
-    }
-    if let Some(g) = p.str("group") {
+    let (ty, id) = sid.split_once(':').unwrap_or(("", ""));
+    // The handler checks a non-empty `group` before the service state and before the locked update looks
+    // at the digest and the resource itself.
+    if let Some(g) = p.str("group").filter(|g| !g.is_empty()) {
+        group_param_gate(c, p)?;
         if c.groups.get(g).is_none() {
             return Err(ApiError::fail(format!("HA group '{g}' does not exist")));
         }
@@ -362,13 +360,17 @@ pub fn resource_update(c: &mut Cluster, p: &Params) -> ApiResult<Value> {
             "service '{sid}' in error state, must be disabled and fixed first"
         )));
     }
+    let ctx = "update resources config failed: ";
+    check_digest(p, &c.resources.digest(), ctx)?;
+    if c.ha_resource(&sid).is_none() {
+        return Err(ApiError::fail(format!("{ctx}no such resource '{sid}'")));
+    }
     let deletes = p.str("delete").map(split_list).unwrap_or_default();
     for d in &deletes {
         if !RESOURCE_PROPS.contains(&d.as_str()) || (d == "failback" && c.major == Major::Pve8) {
             return Err(ApiError::fail(format!("{ctx}no such option '{d}'")));
         }
     }
-    let (ty, id) = sid.split_once(':').unwrap_or(("", ""));
     c.resources.touch();
     if let Some(s) = c
         .resources

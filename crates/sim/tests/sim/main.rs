@@ -9,3 +9,5 @@ mod harness;
 mod lifecycle;
 mod options;
 mod reboot;
+mod resource_update;
+mod rule_conflicts;
