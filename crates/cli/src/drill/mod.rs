@@ -199,7 +199,12 @@ fn drill(args: &DrillArgs) -> Result<i32, Failure> {
         eprint!("\r\x1b[2K");
     }
     let report = compare::Report::new("twin", label, ctx_rto, drills);
-    Ok(finish(&report, args.format, rto_target.is_some(), "the twin")?)
+    Ok(finish(
+        &report,
+        args.format,
+        rto_target.is_some(),
+        "the twin",
+    )?)
 }
 
 /// Prints the report and decides the exit code, for the twin and `--observe` alike: 1 when stdout is gone, 2 when
