@@ -15,12 +15,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-const USAGE: &str = "usage: pveha-bench-audit [--target-dir DIR] [--out FILE] [--quick] | parse FILE";
+const USAGE: &str = "usage: pveha-bench-audit [--target-dir DIR] [--out FILE] [--quick] | parse FILE | generate NODES GUESTS HA FILE";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("parse") {
         std::process::exit(match parse(&args[1..]) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("pveha-bench-audit: {e:#}");
+                1
+            }
+        });
+    }
+    if args.first().map(String::as_str) == Some("generate") {
+        std::process::exit(match audit_floor::generate(&args[1..]) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("pveha-bench-audit: {e:#}");

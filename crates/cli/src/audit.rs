@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
 use pveha_audit::{Options, Report, Severity};
-use pveha_model::Snapshot;
+use pveha_model::{RawSnapshot, Snapshot};
 
 use crate::connect::ConnectArgs;
 
@@ -152,6 +152,25 @@ pub fn to_json(report: &Report) -> Result<serde_json::Value> {
     Ok(value)
 }
 
+/// [`to_json`] as text, written straight from the report (no JSON value of it in between).
+pub fn json_text(report: &Report) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct WithMarkdown<'a> {
+        #[serde(flatten)]
+        results: &'a Report,
+        report: String,
+    }
+    let doc = WithMarkdown {
+        results: report,
+        report: report.to_markdown(),
+    };
+    serde_json::to_string_pretty(&doc).context("serializing the report")
+}
+
+fn read_snapshot_file(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
 /// Runs `pveha audit`; returns the exit code (usage errors are 2, like a met `--fail-on`).
 pub fn run(args: AuditArgs) -> i32 {
     let options = match args.source.checked_options() {
@@ -161,14 +180,22 @@ pub fn run(args: AuditArgs) -> i32 {
             return 2;
         }
     };
-    let (snapshot, warnings) = match load(&args.source) {
-        Ok(s) => s,
+    let audited = match &args.source.snapshot {
+        // A file is read straight into the engine's records: no JSON value of every path in between.
+        Some(path) => read_snapshot_file(path).and_then(|text| {
+            let raw = RawSnapshot::from_json(&text).with_context(|| path.display().to_string())?;
+            Ok((pveha_audit::audit_data(&raw, &options), Vec::new()))
+        }),
+        None => load(&args.source).map(|(s, w)| (pveha_audit::audit(&s, &options), w)),
+    };
+    let (audited, warnings) = match audited {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("pveha audit: {e:#}");
             return 1;
         }
     };
-    let mut report = match pveha_audit::audit(&snapshot, &options) {
+    let mut report = match audited {
         Ok(r) => r,
         Err(e) => {
             eprintln!("pveha audit: {e}");
@@ -181,7 +208,7 @@ pub fn run(args: AuditArgs) -> i32 {
     let text = match args.format {
         Format::Markdown => report.to_markdown(),
         Format::Json => {
-            match to_json(&report).and_then(|v| Ok(serde_json::to_string_pretty(&v)?)) {
+            match json_text(&report) {
                 Ok(t) => t + "\n",
                 Err(e) => {
                     eprintln!("pveha audit: {e:#}");
@@ -214,8 +241,7 @@ pub fn print(text: &str) -> bool {
 /// The snapshot to audit, from the file or captured live, with the capture's warnings.
 pub fn load(args: &SourceArgs) -> Result<(Snapshot, Vec<String>)> {
     if let Some(path) = &args.snapshot {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = read_snapshot_file(path)?;
         let snapshot = Snapshot::from_json(&text).with_context(|| path.display().to_string())?;
         return Ok((snapshot, Vec::new()));
     }
@@ -272,6 +298,19 @@ mod tests {
         assert_eq!(o.balance_tolerance_percent, 10.0);
         assert_eq!(o.journal_window.as_secs(), 7 * 86_400);
         assert_eq!(o.rto_target.as_secs(), 300);
+    }
+
+    #[test]
+    fn the_json_written_is_the_data_sources_results_with_the_markdown() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/homelab/cluster-pve9.json"
+        ))
+        .unwrap();
+        let snapshot = Snapshot::from_json(&text).unwrap();
+        let report = pveha_audit::audit(&snapshot, &Options::default()).unwrap();
+        let expected = serde_json::to_string_pretty(&to_json(&report).unwrap()).unwrap();
+        assert_eq!(json_text(&report).unwrap(), expected);
     }
 
     #[test]
