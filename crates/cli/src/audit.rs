@@ -140,6 +140,7 @@ impl SourceArgs {
 }
 
 /// The report as the data source's results, one JSON object (plus `report`, the Markdown).
+#[cfg(test)]
 pub fn to_json(report: &Report) -> Result<serde_json::Value> {
     let mut value = serde_json::to_value(report).context("serializing the report")?;
     let obj = value
@@ -184,7 +185,11 @@ pub fn run(args: AuditArgs) -> i32 {
         // A file is read straight into the engine's records: no JSON value of every path in between.
         Some(path) => read_snapshot_file(path).and_then(|text| {
             let raw = RawSnapshot::from_json(&text).with_context(|| path.display().to_string())?;
-            Ok((pveha_audit::audit_data(&raw, &options), Vec::new()))
+            let audited = pveha_audit::audit_data(&raw, &options);
+            // The process ends after the output: freeing the document's index and text would only cost time.
+            std::mem::forget(raw);
+            std::mem::forget(text);
+            Ok((audited, Vec::new()))
         }),
         None => load(&args.source).map(|(s, w)| (pveha_audit::audit(&s, &options), w)),
     };
@@ -220,14 +225,18 @@ pub fn run(args: AuditArgs) -> i32 {
     if !print(&text) {
         return 1;
     }
-    match args.fail_on {
+    let code = match args.fail_on {
         Some(threshold) if report.at_or_above(threshold).next().is_some() => {
             let n = report.at_or_above(threshold).count();
             eprintln!("pveha audit: {n} finding(s) at or above {threshold} (--fail-on {threshold}); risk {}", report.risk);
             2
         }
         _ => 0,
-    }
+    };
+    // The process exits with the code next: freeing the report and its text would only cost time.
+    std::mem::forget(report);
+    std::mem::forget(text);
+    code
 }
 
 /// Writes the whole output to stdout; false when it could not (a closed pipe), which the caller exits 1 on.

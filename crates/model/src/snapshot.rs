@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -311,7 +312,33 @@ pub struct RawSnapshot<'a> {
     pub pve_version: String,
     /// When it was captured (RFC 3339).
     pub captured_at: Option<String>,
-    api: HashMap<Cow<'a, str>, &'a RawValue>,
+    api: PathIndex<'a>,
+}
+
+/// A snapshot's paths → their data as text.
+type PathIndex<'a> = HashMap<Cow<'a, str>, &'a RawValue, BuildHasherDefault<PathHasher>>;
+
+/// FNV-1a: a path is a few dozen bytes and not chosen by an attacker who gains from collisions (the file is the
+/// user's own), so SipHash's protection costs more than it buys for a hundred thousand of them.
+#[derive(Default)]
+struct PathHasher(u64);
+
+impl Hasher for PathHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 /// The document as [`Snapshot`] reads it, with `api` left as text.
@@ -322,7 +349,7 @@ struct RawDocument<'a> {
     #[serde(default)]
     captured_at: Option<String>,
     #[serde(borrow, deserialize_with = "raw_paths")]
-    api: HashMap<Cow<'a, str>, &'a RawValue>,
+    api: PathIndex<'a>,
     // Read only to refuse what `Snapshot::from_json` refuses.
     #[serde(default)]
     #[allow(dead_code)]
@@ -331,10 +358,10 @@ struct RawDocument<'a> {
 
 fn raw_paths<'de, D: serde::Deserializer<'de>>(
     d: D,
-) -> Result<HashMap<Cow<'de, str>, &'de RawValue>, D::Error> {
+) -> Result<PathIndex<'de>, D::Error> {
     struct Paths;
     impl<'de> serde::de::Visitor<'de> for Paths {
-        type Value = HashMap<Cow<'de, str>, &'de RawValue>;
+        type Value = PathIndex<'de>;
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a map")
@@ -344,7 +371,7 @@ fn raw_paths<'de, D: serde::Deserializer<'de>>(
             self,
             mut map: A,
         ) -> Result<Self::Value, A::Error> {
-            let mut out = HashMap::with_capacity(map.size_hint().unwrap_or(0));
+            let mut out = PathIndex::default();
             while let Some(crate::wire::Key(key)) = map.next_key()? {
                 let value: &'de RawValue = map.next_value()?;
                 out.insert(key, value);

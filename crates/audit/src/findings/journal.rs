@@ -33,6 +33,18 @@ static FILESYSTEM: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .collect()
 });
 
+/// Every line either family's patterns can match contains one of these (case aside): one scan of a line decides
+/// whether the patterns need to look at it at all, and almost every journal line is neither.
+static CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i:edac|ibecc|mce: \[hardware error\]|machine check events logged|memory failure:|ext4-fs|xfs \(|i/o error)")
+        .unwrap_or_else(|e| unreachable!("static pattern: {e}"))
+});
+/// [`CLEAN_MARKERS`] as one pattern, so a line is searched once for all of them.
+static CLEAN: LazyLock<Regex> = LazyLock::new(|| {
+    let alternatives: Vec<String> = CLEAN_MARKERS.iter().map(|m| regex::escape(m)).collect();
+    Regex::new(&alternatives.join("|")).unwrap_or_else(|e| unreachable!("static pattern: {e}"))
+});
+
 /// Lines that only a clean shutdown or reboot writes at the end of a boot.
 const CLEAN_MARKERS: &[&str] = &[
     "systemd-shutdown",
@@ -150,10 +162,10 @@ pub(crate) fn scan(lines: &[String], captured: Option<OffsetDateTime>, window: D
             }
         }
         last_line = Some(line);
-        if CLEAN_MARKERS.iter().any(|m| line.contains(m)) {
+        if CLEAN.is_match(line) {
             clean = true;
         }
-        if !in_window {
+        if !in_window || !CANDIDATE.is_match(line) {
             continue;
         }
         if MEMORY.is_match(line) {
