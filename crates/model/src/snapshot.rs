@@ -510,6 +510,57 @@ mod tests {
     }
 
     #[test]
+    fn a_document_indexed_from_its_text_reads_as_the_parsed_one() {
+        let parsed = Snapshot::from_json(MINI).unwrap();
+        let raw = RawSnapshot::from_json(MINI).unwrap();
+        assert_eq!(
+            raw.guest_config("proxmox", GuestKind::Ct, 110).unwrap(),
+            parsed.guest_config("proxmox", GuestKind::Ct, 110).unwrap()
+        );
+        assert_eq!(
+            raw.journal("proxmox").unwrap(),
+            parsed.journal("proxmox").unwrap()
+        );
+        assert_eq!(
+            raw.read_entries::<HaResource>("/cluster/ha/resources"),
+            parsed.read_entries::<HaResource>("/cluster/ha/resources")
+        );
+        assert_eq!(
+            raw.read_entries::<HaGroup>("/cluster/ha/groups"),
+            Entries::Absent
+        );
+        let odd = r#"{"format":"pveha-snapshot/1","pve_version":"8.4.1","api":{"/storage":{"x":1},"/cluster/ha/resources":[{"sid":"110"},{"sid":"ct:1"}]}}"#;
+        let (parsed, raw) = (
+            Snapshot::from_json(odd).unwrap(),
+            RawSnapshot::from_json(odd).unwrap(),
+        );
+        assert_eq!(
+            raw.read_entries::<StorageConfig>("/storage"),
+            Entries::NotAList
+        );
+        let (a, b) = (
+            parsed.read_entries::<HaResource>("/cluster/ha/resources"),
+            raw.read_entries::<HaResource>("/cluster/ha/resources"),
+        );
+        assert_eq!(a, b, "the error names no position in either form");
+        assert!(matches!(b, Entries::List { bad: 1, .. }));
+    }
+
+    #[test]
+    fn a_text_index_refuses_what_the_parse_refuses() {
+        for doc in [
+            r#"{"format":"x","pve_version":"8.4.1","api":{}}"#,
+            r#"{"format":"pveha-snapshot/1","api":{}}"#,
+            r#"{"format":"pveha-snapshot/1","pve_version":"8","api":{"/a":[1,}}"#,
+            r#"{"format":"pveha-snapshot/1","pve_version":"8","api":{},"auth":{"tokens":3}}"#,
+        ] {
+            let parsed = Snapshot::from_json(doc).unwrap_err().to_string();
+            let raw = RawSnapshot::from_json(doc).unwrap_err().to_string();
+            assert_eq!(parsed, raw, "{doc}");
+        }
+    }
+
+    #[test]
     fn wrong_format_and_malformed_paths_are_named() {
         let err =
             Snapshot::from_json(r#"{"format":"x","pve_version":"8.4.1","api":{}}"#).unwrap_err();
