@@ -49,7 +49,10 @@ pub fn generate(args: &[String]) -> Result<()> {
     let [nodes, guests, ha, file] = args else {
         bail!("generate needs NODES GUESTS HA FILE");
     };
-    let number = |s: &str| s.parse::<usize>().with_context(|| format!("{s:?} is not a count"));
+    let number = |s: &str| {
+        s.parse::<usize>()
+            .with_context(|| format!("{s:?} is not a count"))
+    };
     let doc = snapshot::audit_cluster(number(nodes)?, number(guests)?, number(ha)?);
     std::fs::write(file, serde_json::to_vec(&doc)?).with_context(|| format!("writing {file}"))
 }
@@ -194,12 +197,7 @@ fn push_case(
 }
 
 /// Writes the case's snapshot, then alternates floor and audit runs (so load on the machine hits both alike).
-fn measure(
-    pveha: &Path,
-    floor_bin: &Path,
-    dir: &Path,
-    case: &Case,
-) -> Result<(Measured, Value)> {
+fn measure(pveha: &Path, floor_bin: &Path, dir: &Path, case: &Case) -> Result<(Measured, Value)> {
     for bin in [pveha, floor_bin] {
         if !bin.is_file() {
             bail!(
@@ -281,7 +279,12 @@ fn mib(kib: u64) -> f64 {
 /// The first line of an error chain, for a table note.
 fn short(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
-    text.lines().next().unwrap_or("failed").chars().take(160).collect()
+    text.lines()
+        .next()
+        .unwrap_or("failed")
+        .chars()
+        .take(160)
+        .collect()
 }
 
 /// Runs one process to completion with its output discarded; a failure carries its stderr.
@@ -347,6 +350,9 @@ mod tests {
         let (status, (cpu, rss)) = wait4(child.id()).unwrap();
         assert_eq!(libc::WEXITSTATUS(status), 0);
         assert!(cpu >= 0.0);
-        assert!(rss > 0, "the kernel accounts some resident memory to any process");
+        assert!(
+            rss > 0,
+            "the kernel accounts some resident memory to any process"
+        );
     }
 }

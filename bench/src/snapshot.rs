@@ -108,7 +108,8 @@ pub fn audit_cluster(nodes: usize, guests: usize, ha: usize) -> Value {
                 "maxmem": 256 * GIB, "maxcpu": 64})
         })
         .collect();
-    let mut status = vec![json!({"type": "cluster", "name": "bench", "quorate": 1, "nodes": nodes})];
+    let mut status =
+        vec![json!({"type": "cluster", "name": "bench", "quorate": 1, "nodes": nodes})];
     status.extend(
         (0..nodes).map(|i| json!({"type": "node", "name": node(i), "online": 1, "nodeid": i + 1})),
     );
@@ -126,8 +127,10 @@ pub fn audit_cluster(nodes: usize, guests: usize, ha: usize) -> Value {
         };
         let host = node((g * 7 + g / nodes) % nodes);
         let tags = if g % 50 == 0 { "critical" } else { "" };
-        resources.push(json!({"type": "lxc", "id": format!("lxc/{vmid}"), "vmid": vmid, "name": name,
-            "node": host, "status": "running", "maxmem": GIB, "maxcpu": 1, "tags": tags}));
+        resources.push(
+            json!({"type": "lxc", "id": format!("lxc/{vmid}"), "vmid": vmid, "name": name,
+            "node": host, "status": "running", "maxmem": GIB, "maxcpu": 1, "tags": tags}),
+        );
         api.insert(
             format!("/nodes/{host}/lxc/{vmid}/config"),
             json!({"hostname": name, "onboot": u8::from(g % 3 == 0), "cores": 1, "memory": 1024,
@@ -144,13 +147,17 @@ pub fn audit_cluster(nodes: usize, guests: usize, ha: usize) -> Value {
             let prefs: Vec<String> = (0..3)
                 .map(|k| format!("{}:{}", node((g + k * 13) % nodes), 3 - k))
                 .collect();
-            rules.push(json!({"rule": format!("place-{g}"), "type": "node-affinity",
-                "resources": in_rule.join(","), "nodes": prefs.join(",")}));
+            rules.push(
+                json!({"rule": format!("place-{g}"), "type": "node-affinity",
+                "resources": in_rule.join(","), "nodes": prefs.join(",")}),
+            );
             in_rule.clear();
         }
         if replica {
-            rules.push(json!({"rule": format!("apart-{g}"), "type": "resource-affinity",
-                "affinity": "negative", "resources": format!("ct:{},{sid}", vmid - 1)}));
+            rules.push(
+                json!({"rule": format!("apart-{g}"), "type": "resource-affinity",
+                "affinity": "negative", "resources": format!("ct:{},{sid}", vmid - 1)}),
+            );
         }
     }
     for i in 0..nodes {
@@ -227,7 +234,10 @@ mod tests {
         assert_eq!(guests, 400);
         assert_eq!(api["/cluster/ha/resources"].as_array().unwrap().len(), 100);
         let rules = api["/cluster/ha/rules"].as_array().unwrap();
-        let placing = rules.iter().filter(|r| r["type"] == "node-affinity").count();
+        let placing = rules
+            .iter()
+            .filter(|r| r["type"] == "node-affinity")
+            .count();
         assert_eq!(placing, 5, "one node-affinity rule per 20 HA services");
         assert!(rules.iter().any(|r| r["affinity"] == "negative"));
         assert!(api["/nodes/node0009/journal"].is_array());

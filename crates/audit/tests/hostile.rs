@@ -147,8 +147,12 @@ fn a_non_list_inventory_fails_alike_from_text() {
         .insert("/cluster/resources".into(), json!({"a": 1}));
     let text = serde_json::to_string(&snapshot).unwrap_or_default();
     let raw = RawSnapshot::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
-    let parsed = audit(&snapshot, &Options::default()).map(|_| ()).map_err(|e| e.to_string());
-    let from_text = audit_data(&raw, &Options::default()).map(|_| ()).map_err(|e| e.to_string());
+    let parsed = audit(&snapshot, &Options::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let from_text = audit_data(&raw, &Options::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     assert!(parsed.is_err());
     assert_eq!(parsed, from_text);
 }

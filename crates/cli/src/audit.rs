@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pveha_audit::{Options, Report, Severity};
 use pveha_model::{RawSnapshot, Snapshot};
@@ -145,7 +145,7 @@ pub fn to_json(report: &Report) -> Result<serde_json::Value> {
     let mut value = serde_json::to_value(report).context("serializing the report")?;
     let obj = value
         .as_object_mut()
-        .ok_or_else(|| anyhow!("the report is not a JSON object"))?;
+        .ok_or_else(|| anyhow::anyhow!("the report is not a JSON object"))?;
     obj.insert(
         "report".into(),
         serde_json::Value::String(report.to_markdown()),
@@ -212,15 +212,13 @@ pub fn run(args: AuditArgs) -> i32 {
     terraform_provider_pveha::remediation::fill(&mut report);
     let text = match args.format {
         Format::Markdown => report.to_markdown(),
-        Format::Json => {
-            match json_text(&report) {
-                Ok(t) => t + "\n",
-                Err(e) => {
-                    eprintln!("pveha audit: {e:#}");
-                    return 1;
-                }
+        Format::Json => match json_text(&report) {
+            Ok(t) => t + "\n",
+            Err(e) => {
+                eprintln!("pveha audit: {e:#}");
+                return 1;
             }
-        }
+        },
     };
     if !print(&text) {
         return 1;

@@ -356,9 +356,7 @@ struct RawDocument<'a> {
     auth: Option<SnapshotAuth>,
 }
 
-fn raw_paths<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<PathIndex<'de>, D::Error> {
+fn raw_paths<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PathIndex<'de>, D::Error> {
     struct Paths;
     impl<'de> serde::de::Visitor<'de> for Paths {
         type Value = PathIndex<'de>;
@@ -440,6 +438,15 @@ impl SnapshotData for RawSnapshot<'_> {
         };
         if !text.starts_with('[') {
             return Entries::NotAList;
+        }
+        // Entries parse independently, so when the whole list parses, each entry alone would too: read it in one
+        // pass, and split it into entries only when some entry is odd.
+        if let Ok(items) = serde_json::from_str::<Vec<T>>(text) {
+            return Entries::List {
+                items,
+                bad: 0,
+                first_error: None,
+            };
         }
         match serde_json::from_str::<Vec<&RawValue>>(text) {
             Ok(items) => Entries::read(items, |raw| {

@@ -202,9 +202,11 @@ fn after_failure(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 (total > 0 && *after > total).then_some((node.as_str(), *after, total))
             })
             .collect();
-        over.extend(already_over.iter().copied().filter(|(node, ..)| {
-            *node != impact.node && !impact.memory_after.contains_key(*node)
-        }));
+        over.extend(
+            already_over.iter().copied().filter(|(node, ..)| {
+                *node != impact.node && !impact.memory_after.contains_key(*node)
+            }),
+        );
         over.sort_by(|a, b| a.0.cmp(b.0));
         if over.is_empty() {
             continue;

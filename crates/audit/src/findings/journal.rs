@@ -133,10 +133,13 @@ pub(crate) fn scan(lines: &[String], captured: Option<OffsetDateTime>, window: D
     });
     let mut out = Scan::default();
     let mut last_time: Option<OffsetDateTime> = None;
+    // Lines up to this index have been searched for the latest timestamp: stamps are read only when a line's time
+    // matters (a candidate line, the first line of a boot), walking back to the latest stamped line.
+    let mut stamped_to: Option<usize> = None;
     let mut clean = false;
     let mut last_line: Option<&str> = None;
     let mut pending_boot: Option<String> = None;
-    for line in lines {
+    for (i, line) in lines.iter().enumerate() {
         let line_trimmed = line.trim();
         if line_trimmed.starts_with("-- Reboot --") || line_trimmed.starts_with("-- Boot ") {
             if let (Some(before), false) = (last_line, clean) {
@@ -146,18 +149,22 @@ pub(crate) fn scan(lines: &[String], captured: Option<OffsetDateTime>, window: D
             last_line = None;
             continue;
         }
-        let stamp = captured.and_then(|c| line_time(line, c));
-        if stamp.is_some() {
-            last_time = stamp;
-        }
-        let in_window = match (since, last_time) {
-            (None, _) => true,
-            (Some(since), Some(t)) => t >= since,
-            (Some(_), None) => false,
+        let mut in_window = || {
+            let (Some(since), Some(c)) = (since, captured) else {
+                return true;
+            };
+            let from = stamped_to.map_or(0, |j| j + 1);
+            if from <= i {
+                if let Some(t) = lines[from..=i].iter().rev().find_map(|l| line_time(l, c)) {
+                    last_time = Some(t);
+                }
+                stamped_to = Some(i);
+            }
+            last_time.is_some_and(|t| t >= since)
         };
         if let Some(before) = pending_boot.take() {
             // The boot's time is that of its first line.
-            if in_window {
+            if in_window() {
                 out.unclean.push(before);
             }
         }
@@ -165,7 +172,7 @@ pub(crate) fn scan(lines: &[String], captured: Option<OffsetDateTime>, window: D
         if CLEAN.is_match(line) {
             clean = true;
         }
-        if !in_window || !CANDIDATE.is_match(line) {
+        if !CANDIDATE.is_match(line) || !in_window() {
             continue;
         }
         if MEMORY.is_match(line) {
