@@ -345,6 +345,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // The child is reaped by `wait4`, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     fn a_reaped_child_reports_its_peak_rss() {
         let child = Command::new("sh").args(["-c", "exit 0"]).spawn().unwrap();
         let (status, (cpu, rss)) = wait4(child.id()).unwrap();
