@@ -3,6 +3,7 @@
 //! the script ran before it, and prints one table and writes `target/bench/results.json`.
 //! It builds nothing (the script does) and asserts nothing: a missed target is reported, not failed.
 
+mod audit_floor;
 mod criterion;
 mod handshake;
 mod report;
@@ -186,6 +187,14 @@ fn run(o: &Options) -> Result<Report> {
     criterion_figures(
         &o.target.join("criterion"),
         o.criterion_since,
+        &mut figures,
+        &mut details,
+    );
+    audit_floor::figures(
+        &pveha,
+        &o.target.join("release/pveha-bench-audit"),
+        &o.target.join("bench/audit"),
+        o.quick,
         &mut figures,
         &mut details,
     );

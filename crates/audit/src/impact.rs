@@ -1,6 +1,7 @@
 //! Node-failure impact: for each online node, where the HA manager would recover its HA services (via
 //! `pveha-placement`, the project's one implementation of HA placement), what stays down, which services lose every
-//! replica, the survivors' memory afterwards and each affected service's predicted recovery time.
+//! replica, the memory afterwards of the survivors that receive services, and each affected service's predicted
+//! recovery time.
 //!
 //! Every failure is planned with one `Recoverer`, which indexes the cluster once: each node's failure then costs about
 //! that node's services, not the whole cluster, and the result is recovery on the whole cluster (placement's tests
@@ -241,17 +242,9 @@ pub(crate) fn node_failure_impact(
         let recoveries = recoverer.recover(&BTreeSet::from([failed.name.clone()]));
         let mut recovered = BTreeMap::new();
         let mut restarted: HashSet<Sid> = HashSet::new();
-        let mut memory_after: BTreeMap<String, u64> = view
-            .nodes
-            .iter()
-            .filter(|n| n.online && n.name != failed.name)
-            .map(|n| {
-                (
-                    n.name.clone(),
-                    committed.get(n.name.as_str()).copied().unwrap_or(0),
-                )
-            })
-            .collect();
+        // Only the survivors that receive a service: every other node keeps the memory `distribution` shows, and
+        // listing all of them for every failure would grow with the square of the cluster.
+        let mut memory_after: BTreeMap<String, u64> = BTreeMap::new();
         for r in recoveries.iter().filter(|r| r.to.is_none()) {
             unplaced
                 .entry(failed.name.clone())
@@ -263,6 +256,10 @@ pub(crate) fn node_failure_impact(
                 continue;
             };
             recovered.insert(r.sid.clone(), to.clone());
+            if !memory_after.contains_key(to) {
+                let before = committed.get(to.as_str()).copied().unwrap_or(0);
+                memory_after.insert(to.clone(), before);
+            }
             let Some(guest) = view.guest(&sid) else {
                 continue;
             };

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{Display, Write};
 
-use pveha_model::Snapshot;
+use pveha_model::SnapshotData;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -56,7 +56,7 @@ impl Report {
     /// HELP and TYPE but no sample: the series is absent, which `absent()` sees, rather than a 0 that would read as
     /// a measured value. Findings are the exception: every code is written at every severity, 0 when not raised,
     /// so the set of series depends only on the pveha version and `> 0` alerts never wait for a series to appear.
-    pub fn to_prometheus(&self, snapshot: &Snapshot) -> String {
+    pub fn to_prometheus<S: SnapshotData>(&self, snapshot: &S) -> String {
         // The audit already built this view once; an inventory it could not read leaves no services to list.
         let view = ClusterView::from_snapshot(snapshot).ok();
         let mut out = String::new();

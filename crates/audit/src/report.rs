@@ -179,7 +179,8 @@ pub struct NodeFailureImpact {
     pub down: Vec<String>,
     /// Services left with no running replica.
     pub lost_services: Vec<String>,
-    /// Memory committed on each surviving online node afterwards, bytes.
+    /// Memory committed afterwards on each surviving node that receives a recovered HA service, bytes; every other
+    /// survivor keeps the memory committed in `distribution`.
     pub memory_after: BTreeMap<String, u64>,
     /// Predicted recovery time of each affected service, seconds; null when it stays down.
     pub rto_seconds: BTreeMap<String, Option<u64>>,

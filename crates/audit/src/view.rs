@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use pveha_model::{
-    BackupJob, ClusterResource, GuestConfig, HaGroup, HaModel, HaResource, HaRule, HaStatusEntry,
-    ReplicationJob, Sid, Snapshot, SnapshotError, StorageConfig,
+    BackupJob, ClusterResource, Entries, GuestConfig, HaGroup, HaModel, HaResource, HaRule,
+    HaStatusEntry, ReplicationJob, Sid, SnapshotData, SnapshotError, StorageConfig,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -87,22 +87,22 @@ pub(crate) struct ClusterView {
 
 impl ClusterView {
     /// Builds the view; fails only when the inventory (`/cluster/resources`) is missing or not a list.
-    pub fn from_snapshot(snapshot: &Snapshot) -> Result<ClusterView, SnapshotError> {
+    pub fn from_snapshot<S: SnapshotData>(snapshot: &S) -> Result<ClusterView, SnapshotError> {
         let mut notes = Vec::new();
-        let resources: Vec<ClusterResource> = match snapshot.api.get("/cluster/resources") {
-            None | Some(Value::Null) => return Err(SnapshotError::Missing("/cluster/resources")),
-            Some(Value::Array(_)) => lenient(snapshot, "/cluster/resources", &mut notes),
-            Some(_) => {
+        let resources: Vec<ClusterResource> = match snapshot.read_entries("/cluster/resources") {
+            Entries::Absent => return Err(SnapshotError::Missing("/cluster/resources")),
+            Entries::NotAList => {
                 return Err(SnapshotError::Malformed {
                     path: "/cluster/resources".into(),
                     message: "not a list".into(),
                 })
             }
+            list => noted(list, "/cluster/resources", &mut notes),
         };
         let status: Vec<pveha_model::ClusterStatusEntry> =
             lenient(snapshot, "/cluster/status", &mut notes);
 
-        let captured_at = match snapshot.captured_at.as_deref() {
+        let captured_at = match snapshot.captured_at() {
             None => {
                 notes.push(
                     "the snapshot has no captured_at: the journal window is not applied"
@@ -286,11 +286,14 @@ impl ClusterView {
             }
         }
 
-        let settings = HaSettings::from_options(&snapshot.cluster_options(), &mut notes);
+        let settings = snapshot.with_value("/cluster/options", |options| {
+            let empty = Value::Object(serde_json::Map::new());
+            HaSettings::from_options(options.unwrap_or(&empty), &mut notes)
+        });
 
         Ok(ClusterView {
             model: snapshot.ha_model(),
-            pve_version: snapshot.pve_version.clone(),
+            pve_version: snapshot.pve_version().to_string(),
             cluster_name,
             captured_at,
             quorate,
@@ -406,34 +409,30 @@ impl<'a> IntoIterator for &'a HaMap {
 /// A list path read entry by entry: entries that do not parse are left out, and a value that is not a list is not
 /// read; either way the report says so in a note instead of failing.
 fn lenient<T: DeserializeOwned>(
-    snapshot: &Snapshot,
+    snapshot: &impl SnapshotData,
     path: &str,
     notes: &mut Vec<String>,
 ) -> Vec<T> {
-    match snapshot.api.get(path) {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => {
-            let mut first_error = None;
-            let mut bad = 0usize;
-            let out = items
-                .iter()
-                .filter_map(|v| match T::deserialize(v) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        bad += 1;
-                        first_error.get_or_insert_with(|| e.to_string());
-                        None
-                    }
-                })
-                .collect();
+    noted(snapshot.read_entries(path), path, notes)
+}
+
+/// The entries read, with a note for those left out.
+fn noted<T>(entries: Entries<T>, path: &str, notes: &mut Vec<String>) -> Vec<T> {
+    match entries {
+        Entries::Absent => Vec::new(),
+        Entries::List {
+            items,
+            bad,
+            first_error,
+        } => {
             if let Some(e) = first_error {
                 notes.push(format!(
                     "{bad} entry(ies) of {path} in the snapshot are malformed and were left out (first: {e})"
                 ));
             }
-            out
+            items
         }
-        Some(_) => {
+        Entries::NotAList => {
             notes.push(format!(
                 "{path} in the snapshot is not a list and was not read"
             ));
@@ -455,7 +454,7 @@ fn is_empty_json(v: &serde_json::Value) -> bool {
 type CrmEntry = (Option<String>, Option<String>, Option<String>);
 
 /// CRM state, node and target per sid: `manager_status` first (it has targets), else `status/current`.
-fn crm_states(snapshot: &Snapshot, notes: &mut Vec<String>) -> HashMap<String, CrmEntry> {
+fn crm_states<S: SnapshotData>(snapshot: &S, notes: &mut Vec<String>) -> HashMap<String, CrmEntry> {
     let mut out: HashMap<String, CrmEntry> = HashMap::new();
     let entries: Vec<HaStatusEntry> = lenient(snapshot, "/cluster/ha/status/current", notes);
     for e in entries.into_iter().filter(|e| e.kind == "service") {
@@ -467,15 +466,15 @@ fn crm_states(snapshot: &Snapshot, notes: &mut Vec<String>) -> HashMap<String, C
             out.insert(sid, (e.crm_state.clone(), e.node.clone(), None));
         }
     }
-    let manager = snapshot
-        .api
-        .get("/cluster/ha/status/manager_status")
-        .and_then(|m| m.get("manager_status"))
-        .and_then(|m| m.get("service_status"))
-        .and_then(|s| s.as_object());
-    for (sid, entry) in manager.into_iter().flatten() {
-        let text = |key: &str| entry.get(key).and_then(|v| v.as_str()).map(str::to_string);
-        out.insert(sid.clone(), (text("state"), text("node"), text("target")));
-    }
+    snapshot.with_value("/cluster/ha/status/manager_status", |status| {
+        let manager = status
+            .and_then(|m| m.get("manager_status"))
+            .and_then(|m| m.get("service_status"))
+            .and_then(|s| s.as_object());
+        for (sid, entry) in manager.into_iter().flatten() {
+            let text = |key: &str| entry.get(key).and_then(|v| v.as_str()).map(str::to_string);
+            out.insert(sid.clone(), (text("state"), text("node"), text("target")));
+        }
+    });
     out
 }

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
-use pveha_audit::{audit, Options};
-use pveha_model::Snapshot;
+use pveha_audit::{audit, audit_data, Options};
+use pveha_model::{RawSnapshot, Snapshot};
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> Snapshot {
@@ -115,6 +115,46 @@ proptest! {
         let report = audit(&snapshot, &Options::default());
         prop_assert!(report.is_ok(), "{:?}", report.err());
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `pveha audit --snapshot` reads the file's text straight into the records; the data source audits a parsed
+    /// snapshot. Odd data included, both must give the same report, notes and errors word for word.
+    #[test]
+    fn a_snapshot_file_read_as_text_audits_exactly_as_the_parsed_snapshot(
+        pve9 in any::<bool>(),
+        mutations in prop::collection::vec((any::<usize>(), any::<usize>(), odd_value()), 0..4),
+    ) {
+        let mut snapshot = fixture(if pve9 { "cluster-pve9.json" } else { "cluster-pve8.json" });
+        for (pick, entry, value) in mutations {
+            mutate(&mut snapshot, pick, entry, value);
+        }
+        let text = serde_json::to_string(&snapshot).unwrap_or_default();
+        let raw = RawSnapshot::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
+        let parsed = audit(&snapshot, &Options::default()).map_err(|e| e.to_string());
+        let from_text = audit_data(&raw, &Options::default()).map_err(|e| e.to_string());
+        prop_assert_eq!(parsed, from_text);
+    }
+}
+
+#[test]
+fn a_non_list_inventory_fails_alike_from_text() {
+    let mut snapshot = fixture("cluster-pve8.json");
+    snapshot
+        .api
+        .insert("/cluster/resources".into(), json!({"a": 1}));
+    let text = serde_json::to_string(&snapshot).unwrap_or_default();
+    let raw = RawSnapshot::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
+    let parsed = audit(&snapshot, &Options::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let from_text = audit_data(&raw, &Options::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(parsed.is_err());
+    assert_eq!(parsed, from_text);
 }
 
 #[test]

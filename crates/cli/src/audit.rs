@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
 use pveha_audit::{Options, Report, Severity};
-use pveha_model::Snapshot;
+use pveha_model::{RawSnapshot, Snapshot, SnapshotData};
 
 use crate::connect::ConnectArgs;
 
@@ -157,16 +157,36 @@ impl SourceArgs {
 }
 
 /// The report as the data source's results, one JSON object (plus `report`, the Markdown).
+#[cfg(test)]
 pub fn to_json(report: &Report) -> Result<serde_json::Value> {
     let mut value = serde_json::to_value(report).context("serializing the report")?;
     let obj = value
         .as_object_mut()
-        .ok_or_else(|| anyhow!("the report is not a JSON object"))?;
+        .ok_or_else(|| anyhow::anyhow!("the report is not a JSON object"))?;
     obj.insert(
         "report".into(),
         serde_json::Value::String(report.to_markdown()),
     );
     Ok(value)
+}
+
+/// [`to_json`] as text, written straight from the report (no JSON value of it in between).
+pub fn json_text(report: &Report) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct WithMarkdown<'a> {
+        #[serde(flatten)]
+        results: &'a Report,
+        report: String,
+    }
+    let doc = WithMarkdown {
+        results: report,
+        report: report.to_markdown(),
+    };
+    serde_json::to_string_pretty(&doc).context("serializing the report")
+}
+
+fn read_snapshot_file(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Runs `pveha audit`; returns the exit code (usage errors are 2, like a met `--fail-on`).
@@ -178,14 +198,47 @@ pub fn run(args: AuditArgs) -> i32 {
             return 2;
         }
     };
-    let (snapshot, warnings) = match load(&args.source) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("pveha audit: {e:#}");
-            return 1;
+    match &args.source.snapshot {
+        // A file is read straight into the engine's records: no JSON value of every path in between.
+        Some(path) => {
+            let text = match read_snapshot_file(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("pveha audit: {e:#}");
+                    return 1;
+                }
+            };
+            let raw = match RawSnapshot::from_json(&text) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("pveha audit: {}: {e}", path.display());
+                    return 1;
+                }
+            };
+            let code = report_on(&args, &raw, &options, Vec::new());
+            // The process ends after the output: freeing the document's index and text would only cost time.
+            std::mem::forget(raw);
+            std::mem::forget(text);
+            code
         }
-    };
-    let mut report = match pveha_audit::audit(&snapshot, &options) {
+        None => match load(&args.source) {
+            Ok((snapshot, warnings)) => report_on(&args, &snapshot, &options, warnings),
+            Err(e) => {
+                eprintln!("pveha audit: {e:#}");
+                1
+            }
+        },
+    }
+}
+
+/// Audits `snapshot`, writes the report in the chosen format (stdout or `--output`) and returns the exit code.
+fn report_on<S: SnapshotData>(
+    args: &AuditArgs,
+    snapshot: &S,
+    options: &Options,
+    warnings: Vec<String>,
+) -> i32 {
+    let mut report = match pveha_audit::audit_data(snapshot, options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("pveha audit: {e}");
@@ -197,16 +250,14 @@ pub fn run(args: AuditArgs) -> i32 {
     terraform_provider_pveha::remediation::fill(&mut report);
     let text = match args.format {
         AuditFormat::Markdown => report.to_markdown(),
-        AuditFormat::Prometheus => report.to_prometheus(&snapshot),
-        AuditFormat::Json => {
-            match to_json(&report).and_then(|v| Ok(serde_json::to_string_pretty(&v)?)) {
-                Ok(t) => t + "\n",
-                Err(e) => {
-                    eprintln!("pveha audit: {e:#}");
-                    return 1;
-                }
+        AuditFormat::Prometheus => report.to_prometheus(snapshot),
+        AuditFormat::Json => match json_text(&report) {
+            Ok(t) => t + "\n",
+            Err(e) => {
+                eprintln!("pveha audit: {e:#}");
+                return 1;
             }
-        }
+        },
     };
     match &args.output {
         Some(path) => {
@@ -218,14 +269,18 @@ pub fn run(args: AuditArgs) -> i32 {
         None if !print(&text) => return 1,
         None => {}
     }
-    match args.fail_on {
+    let code = match args.fail_on {
         Some(threshold) if report.at_or_above(threshold).next().is_some() => {
             let n = report.at_or_above(threshold).count();
             eprintln!("pveha audit: {n} finding(s) at or above {threshold} (--fail-on {threshold}); risk {}", report.risk);
             2
         }
         _ => 0,
-    }
+    };
+    // The process exits with the code next: freeing the report and its text would only cost time.
+    std::mem::forget(report);
+    std::mem::forget(text);
+    code
 }
 
 /// Writes the whole output to stdout; false when it could not (a closed pipe), which the caller exits 1 on.
@@ -267,8 +322,7 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
 /// The snapshot to audit, from the file or captured live, with the capture's warnings.
 pub fn load(args: &SourceArgs) -> Result<(Snapshot, Vec<String>)> {
     if let Some(path) = &args.snapshot {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = read_snapshot_file(path)?;
         let snapshot = Snapshot::from_json(&text).with_context(|| path.display().to_string())?;
         return Ok((snapshot, Vec::new()));
     }
@@ -339,6 +393,19 @@ mod tests {
     fn an_output_path_without_a_file_name_is_refused_before_writing() {
         let err = write_atomically(Path::new("/"), "x").map(|()| "written");
         assert!(err.is_err_and(|e| e.to_string().contains("names no file")));
+    }
+
+    #[test]
+    fn the_json_written_is_the_data_sources_results_with_the_markdown() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/homelab/cluster-pve9.json"
+        ))
+        .unwrap();
+        let snapshot = Snapshot::from_json(&text).unwrap();
+        let report = pveha_audit::audit(&snapshot, &Options::default()).unwrap();
+        let expected = serde_json::to_string_pretty(&to_json(&report).unwrap()).unwrap();
+        assert_eq!(json_text(&report).unwrap(), expected);
     }
 
     #[test]

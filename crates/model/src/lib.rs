@@ -14,4 +14,4 @@ pub use options::{DatacenterHa, HaSettings, OptionsError, OptionsUpdate, Propert
 pub use property::{NodePriorities, PropertyError, Startup};
 pub use records::*;
 pub use sid::{GuestKind, Sid, SidError};
-pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_FORMAT};
+pub use snapshot::{Entries, RawSnapshot, Snapshot, SnapshotData, SnapshotError, SNAPSHOT_FORMAT};

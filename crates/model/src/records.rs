@@ -274,29 +274,102 @@ pub struct ClusterStatusEntry {
 }
 
 /// A guest's configuration, as far as pveha reads it (`/nodes/{node}/{lxc|qemu}/{vmid}/config`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestConfig {
     /// Start at boot (absent = false).
-    #[serde(default, deserialize_with = "wire::opt_bool")]
     pub onboot: Option<bool>,
     /// The raw `startup` property.
-    #[serde(default)]
     pub startup: Option<String>,
     /// Config digest, for optimistic locking.
-    #[serde(default)]
     pub digest: Option<String>,
     /// Memory in MiB.
-    #[serde(default, deserialize_with = "wire::opt_u64")]
     pub memory: Option<u64>,
     /// Guest name (`hostname` for LXC, `name` for QEMU).
-    #[serde(default, alias = "hostname")]
     pub name: Option<String>,
     /// Tags.
-    #[serde(default, deserialize_with = "wire::list")]
     pub tags: Vec<String>,
     /// Every other key (disks, mount points, network...), verbatim.
-    #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Read key by key: `#[serde(flatten)]` would buffer every entry of every config before reading it again, which
+/// is most of the cost of a snapshot's guests.
+impl<'de> Deserialize<'de> for GuestConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<GuestConfig, D::Error> {
+        d.deserialize_map(GuestConfigVisitor)
+    }
+}
+
+struct GuestConfigVisitor;
+
+/// A field read with one of the `wire` quirk readers.
+macro_rules! wire_field {
+    ($name:ident, $ty:ty, $read:path) => {
+        struct $name($ty);
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                $read(d).map($name)
+            }
+        }
+    };
+}
+wire_field!(WireBool, Option<bool>, wire::opt_bool);
+wire_field!(WireU64, Option<u64>, wire::opt_u64);
+wire_field!(WireList, Vec<String>, wire::list);
+
+impl<'de> serde::de::Visitor<'de> for GuestConfigVisitor {
+    type Value = GuestConfig;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("struct GuestConfig")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<GuestConfig, A::Error> {
+        use serde::de::Error;
+        let mut c = GuestConfig::default();
+        let (mut onboot, mut startup, mut digest, mut memory, mut name, mut tags) =
+            (false, false, false, false, false, false);
+        let once = |seen: &mut bool, field: &'static str| {
+            if std::mem::replace(seen, true) {
+                Err(A::Error::duplicate_field(field))
+            } else {
+                Ok(())
+            }
+        };
+        while let Some(wire::Key(key)) = map.next_key()? {
+            match key.as_ref() {
+                "onboot" => {
+                    once(&mut onboot, "onboot")?;
+                    c.onboot = map.next_value::<WireBool>()?.0;
+                }
+                "startup" => {
+                    once(&mut startup, "startup")?;
+                    c.startup = map.next_value()?;
+                }
+                "digest" => {
+                    once(&mut digest, "digest")?;
+                    c.digest = map.next_value()?;
+                }
+                "memory" => {
+                    once(&mut memory, "memory")?;
+                    c.memory = map.next_value::<WireU64>()?.0;
+                }
+                "name" | "hostname" => {
+                    once(&mut name, "name")?;
+                    c.name = map.next_value()?;
+                }
+                "tags" => {
+                    once(&mut tags, "tags")?;
+                    c.tags = map.next_value::<WireList>()?.0;
+                }
+                _ => {
+                    let value = map.next_value()?;
+                    c.other.insert(key.into_owned(), value);
+                }
+            }
+        }
+        Ok(c)
+    }
 }
 
 impl GuestConfig {

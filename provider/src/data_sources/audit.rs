@@ -164,7 +164,8 @@ pub struct ImpactModel {
     /// Services that would be left with no running replica.
     #[schemars(extend("x-tf-computed" = true))]
     pub lost_services: Vec<String>,
-    /// Memory committed on each surviving online node afterwards, bytes.
+    /// Memory committed afterwards on each surviving node that receives a recovered HA service, bytes; every other
+    /// survivor keeps the memory committed in `distribution`.
     #[schemars(extend("x-tf-computed" = true))]
     pub memory_after: BTreeMap<String, u64>,
     /// Predicted recovery time of each affected service, seconds: about 120 for a recovered HA service, 0

@@ -185,8 +185,16 @@ fn after_failure(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .iter()
         .map(|d| (d.node.as_str(), d.memory_total))
         .collect();
+    // `memory_after` lists only the survivors that receive services; the others keep their memory, so those already
+    // beyond it are short after every other node's failure too.
+    let already_over: Vec<(&str, u64, u64)> = ctx
+        .distribution
+        .iter()
+        .filter(|d| d.online && d.memory_total > 0 && d.memory_committed > d.memory_total)
+        .map(|d| (d.node.as_str(), d.memory_committed, d.memory_total))
+        .collect();
     for impact in ctx.impact {
-        let over: Vec<(&str, u64, u64)> = impact
+        let mut over: Vec<(&str, u64, u64)> = impact
             .memory_after
             .iter()
             .filter_map(|(node, after)| {
@@ -194,6 +202,12 @@ fn after_failure(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 (total > 0 && *after > total).then_some((node.as_str(), *after, total))
             })
             .collect();
+        over.extend(
+            already_over.iter().copied().filter(|(node, ..)| {
+                *node != impact.node && !impact.memory_after.contains_key(*node)
+            }),
+        );
+        over.sort_by(|a, b| a.0.cmp(b.0));
         if over.is_empty() {
             continue;
         }

@@ -33,6 +33,18 @@ static FILESYSTEM: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .collect()
 });
 
+/// Every line either family's patterns can match contains one of these (case aside): one scan of a line decides
+/// whether the patterns need to look at it at all, and almost every journal line is neither.
+static CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i:edac|ibecc|mce: \[hardware error\]|machine check events logged|memory failure:|ext4-fs|xfs \(|i/o error)")
+        .unwrap_or_else(|e| unreachable!("static pattern: {e}"))
+});
+/// [`CLEAN_MARKERS`] as one pattern, so a line is searched once for all of them.
+static CLEAN: LazyLock<Regex> = LazyLock::new(|| {
+    let alternatives: Vec<String> = CLEAN_MARKERS.iter().map(|m| regex::escape(m)).collect();
+    Regex::new(&alternatives.join("|")).unwrap_or_else(|e| unreachable!("static pattern: {e}"))
+});
+
 /// Lines that only a clean shutdown or reboot writes at the end of a boot.
 const CLEAN_MARKERS: &[&str] = &[
     "systemd-shutdown",
@@ -121,10 +133,13 @@ pub(crate) fn scan(lines: &[String], captured: Option<OffsetDateTime>, window: D
     });
     let mut out = Scan::default();
     let mut last_time: Option<OffsetDateTime> = None;
+    // Lines up to this index have been searched for the latest timestamp: stamps are read only when a line's time
+    // matters (a candidate line, the first line of a boot), walking back to the latest stamped line.
+    let mut stamped_to: Option<usize> = None;
     let mut clean = false;
     let mut last_line: Option<&str> = None;
     let mut pending_boot: Option<String> = None;
-    for line in lines {
+    for (i, line) in lines.iter().enumerate() {
         let line_trimmed = line.trim();
         if line_trimmed.starts_with("-- Reboot --") || line_trimmed.starts_with("-- Boot ") {
             if let (Some(before), false) = (last_line, clean) {
@@ -134,26 +149,30 @@ pub(crate) fn scan(lines: &[String], captured: Option<OffsetDateTime>, window: D
             last_line = None;
             continue;
         }
-        let stamp = captured.and_then(|c| line_time(line, c));
-        if stamp.is_some() {
-            last_time = stamp;
-        }
-        let in_window = match (since, last_time) {
-            (None, _) => true,
-            (Some(since), Some(t)) => t >= since,
-            (Some(_), None) => false,
+        let mut in_window = || {
+            let (Some(since), Some(c)) = (since, captured) else {
+                return true;
+            };
+            let from = stamped_to.map_or(0, |j| j + 1);
+            if from <= i {
+                if let Some(t) = lines[from..=i].iter().rev().find_map(|l| line_time(l, c)) {
+                    last_time = Some(t);
+                }
+                stamped_to = Some(i);
+            }
+            last_time.is_some_and(|t| t >= since)
         };
         if let Some(before) = pending_boot.take() {
             // The boot's time is that of its first line.
-            if in_window {
+            if in_window() {
                 out.unclean.push(before);
             }
         }
         last_line = Some(line);
-        if CLEAN_MARKERS.iter().any(|m| line.contains(m)) {
+        if CLEAN.is_match(line) {
             clean = true;
         }
-        if !in_window {
+        if !CANDIDATE.is_match(line) || !in_window() {
             continue;
         }
         if MEMORY.is_match(line) {
