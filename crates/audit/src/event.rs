@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use pveha_model::{Sid, Snapshot};
-use pveha_placement::NodeEvent;
+use pveha_placement::{NodeEvent, NodeEvents};
 use serde::{Deserialize, Serialize};
 
 use crate::impact::{self, guest_index, RECOVERY_SECONDS};
@@ -235,8 +235,14 @@ fn predict_as(
         }
         _ => {
             let index = guest_index(&view, &services);
-            let planned =
-                reboot::node_event_impact(&view, &services, &cluster, &index, node, modelled);
+            let planned = reboot::node_event_impact(
+                &view,
+                &services,
+                &NodeEvents::new(&cluster),
+                &index,
+                node,
+                modelled,
+            );
             from_planned(&view, &services, &planned, event)
         }
     };

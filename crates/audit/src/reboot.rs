@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use pveha_model::{GuestKind, Sid};
-use pveha_placement::{node_event, Cluster, Fate, NodeEvent, ShutdownPolicy};
+use pveha_placement::{Cluster, Fate, NodeEvent, NodeEvents, ShutdownPolicy};
 
 use crate::impact::{guest_index, GuestIndex, RECOVERY_SECONDS};
 use crate::report::NodeRebootImpact;
@@ -39,10 +39,12 @@ pub(crate) fn node_reboot_impact(
     cluster: &Cluster,
 ) -> Vec<NodeRebootImpact> {
     let index = guest_index(view, services);
+    // One index of the cluster for every node: each node's prediction then costs about its own services.
+    let events = NodeEvents::new(cluster);
     view.nodes
         .iter()
         .filter(|n| n.online)
-        .map(|n| node_event_impact(view, services, cluster, &index, &n.name, NodeEvent::Reboot))
+        .map(|n| node_event_impact(view, services, &events, &index, &n.name, NodeEvent::Reboot))
         .collect()
 }
 
@@ -52,7 +54,7 @@ pub(crate) fn node_reboot_impact(
 pub(crate) fn node_event_impact(
     view: &ClusterView,
     services: &Services,
-    cluster: &Cluster,
+    events: &NodeEvents<'_>,
     index: &GuestIndex<'_>,
     node: &str,
     event: NodeEvent,
@@ -64,7 +66,7 @@ pub(crate) fn node_event_impact(
         ..
     } = index;
     {
-        let outcome = node_event(cluster, node, event, policy);
+        let outcome = events.node_event(node, event, policy);
         let mut impact = NodeRebootImpact {
             node: node.to_string(),
             policy: policy.as_str().to_string(),

@@ -17,7 +17,7 @@ mod types;
 mod usage;
 
 pub use lifecycle::{
-    node_event, EventOutcome, Fate, NodeEvent, ParseShutdownPolicyError, ShutdownPolicy,
+    node_event, EventOutcome, Fate, NodeEvent, NodeEvents, ParseShutdownPolicyError, ShutdownPolicy,
 };
 pub use recover::{recover, Recoverer, Recovery};
 pub use select::{

@@ -5,7 +5,7 @@
 //! maintenance) and the CRM (frozen services wait; a stopped node is fenced and its services recovered; a node in
 //! maintenance has its running services migrated away in sid order, each move loading its target).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -155,29 +155,74 @@ pub fn node_event(
     event: NodeEvent,
     policy: ShutdownPolicy,
 ) -> EventOutcome {
-    let planned = matches!(event, NodeEvent::Reboot | NodeEvent::Shutdown);
-    let action = if planned && c.maintenance.contains(node) {
-        Action::Maintenance
-    } else {
-        action(event, policy)
-    };
-    let services = match action {
-        Action::Fence => fence(c, node),
-        Action::Freeze => freeze(c, node),
-        Action::Stop => stop(c, node),
-        Action::Maintenance => maintenance(c, node),
-    };
-    EventOutcome {
-        node: node.to_owned(),
-        event,
-        policy,
-        services,
+    NodeEvents::new(c).node_event(node, event, policy)
+}
+
+/// [`node_event`] for many nodes of one cluster. It indexes the cluster once (where each service is, the rules,
+/// each node's load), so one node's event costs about that node's services: predicting every node stays linear in
+/// the cluster's size instead of nodes × services.
+pub struct NodeEvents<'c> {
+    cluster: &'c Cluster,
+    recoverer: Recoverer<'c>,
+    /// Sids by node, each list in sid order (the order the CRM walks them in).
+    on_node: HashMap<&'c str, Vec<&'c str>>,
+}
+
+impl<'c> NodeEvents<'c> {
+    /// Indexes `c` for [`NodeEvents::node_event`].
+    pub fn new(c: &'c Cluster) -> NodeEvents<'c> {
+        let mut on_node: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (sid, service) in &c.services {
+            on_node
+                .entry(service.node.as_str())
+                .or_default()
+                .push(sid.as_str());
+        }
+        NodeEvents {
+            cluster: c,
+            recoverer: Recoverer::new(c),
+            on_node,
+        }
+    }
+
+    /// [`node_event`] on the indexed cluster.
+    pub fn node_event(&self, node: &str, event: NodeEvent, policy: ShutdownPolicy) -> EventOutcome {
+        let c = self.cluster;
+        let planned = matches!(event, NodeEvent::Reboot | NodeEvent::Shutdown);
+        let action = if planned && c.maintenance.contains(node) {
+            Action::Maintenance
+        } else {
+            action(event, policy)
+        };
+        let here = self.services_on(node);
+        let services = match action {
+            Action::Fence => fence(&self.recoverer, node),
+            Action::Freeze => freeze(c, here),
+            Action::Stop => stop(here),
+            Action::Maintenance => maintenance(self.recoverer.frame(), node, here),
+        };
+        EventOutcome {
+            node: node.to_owned(),
+            event,
+            policy,
+            services,
+        }
+    }
+
+    /// The services on `node`, in sid order.
+    fn services_on<'s>(&'s self, node: &str) -> impl Iterator<Item = (&'c str, &'c Service)> + 's {
+        let services = &self.cluster.services;
+        self.on_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(move |sid| services.get(*sid).map(|s| (*sid, s)))
     }
 }
 
-fn fence(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
+fn fence(recoverer: &Recoverer<'_>, node: &str) -> BTreeMap<String, Fate> {
     let failed = [node.to_owned()].into();
-    Recoverer::new(c)
+    recoverer
         .recover(&failed)
         .into_iter()
         .filter(|r| r.from == node)
@@ -188,38 +233,40 @@ fn fence(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
 /// The LRM's `restart` mode: the CRM freezes what is started, stopped or being stopped on the node. A service in
 /// `request_start` becomes `started` earlier in the same round (unless rebalance-on-start may send it away), so it
 /// is frozen too.
-fn freeze(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
+fn freeze<'c>(
+    c: &Cluster,
+    here: impl Iterator<Item = (&'c str, &'c Service)>,
+) -> BTreeMap<String, Fate> {
     use CrmState::*;
     let frozen = |state: CrmState| {
         matches!(state, Started | Stopped | RequestStop)
             || (state == RequestStart && !c.rebalance_on_start)
     };
-    c.services
-        .iter()
-        .filter(|(_, s)| s.node == node && frozen(s.state))
-        .map(|(sid, _)| (sid.clone(), Fate::Frozen))
+    here.filter(|(_, s)| frozen(s.state))
+        .map(|(sid, _)| (sid.to_owned(), Fate::Frozen))
         .collect()
 }
 
 /// The LRM's `shutdown` mode on a node that comes back at once: what runs there is stopped and started again.
-fn stop(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
+fn stop<'c>(here: impl Iterator<Item = (&'c str, &'c Service)>) -> BTreeMap<String, Fate> {
     use CrmState::*;
-    c.services
-        .iter()
-        .filter(|(_, s)| s.node == node && matches!(s.state, Started | RequestStart))
-        .map(|(sid, _)| (sid.clone(), Fate::Stopped))
+    here.filter(|(_, s)| matches!(s.state, Started | RequestStart))
+        .map(|(sid, _)| (sid.to_owned(), Fate::Stopped))
         .collect()
 }
 
 /// The CRM's maintenance handling: the node leaves the online set and every service that is (or is about to be)
 /// started there is placed anew, in sid order, as a normal round with the current node gone.
-fn maintenance(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
+fn maintenance<'c>(
+    frame: &Frame<'c>,
+    node: &str,
+    here: impl Iterator<Item = (&'c str, &'c Service)>,
+) -> BTreeMap<String, Fate> {
     use CrmState::*;
-    let frame = Frame::from_cluster(c);
-    let mut round = Round::new(&frame, [node]);
+    let mut round = Round::new(frame, [node]);
     let mut out = BTreeMap::new();
-    for (sid, service) in &c.services {
-        if service.node != node || !matches!(service.state, Started | RequestStart) {
+    for (sid, service) in here {
+        if !matches!(service.state, Started | RequestStart) {
             continue;
         }
         let hints = Hints {
@@ -239,7 +286,7 @@ fn maintenance(c: &Cluster, node: &str) -> BTreeMap<String, Fate> {
             }
             None => Fate::Stays,
         };
-        out.insert(sid.clone(), fate);
+        out.insert(sid.to_owned(), fate);
     }
     out
 }

@@ -77,6 +77,11 @@ impl<'c> Recoverer<'c> {
         }
     }
 
+    /// The round's frame (rules, load and names indexed once), for other predictions over the same cluster.
+    pub(crate) fn frame(&self) -> &Frame<'c> {
+        &self.frame
+    }
+
     /// [`recover`] of `failed` on the indexed cluster.
     pub fn recover(&self, failed: &BTreeSet<String>) -> Vec<Recovery> {
         let services = &self.frame.cluster.services;
