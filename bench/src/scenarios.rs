@@ -80,8 +80,8 @@ pub struct Apply {
     pub samples_s: Vec<f64>,
     /// N × the injected latency: the floor the one cluster-wide HA lock sets, in seconds.
     pub lower_bound_s: f64,
-    /// Terraform alone: the same apply of N built-in `terraform_data` instances (no provider, no API), in
-    /// seconds; `None` when that run failed (e.g. a Terraform older than 1.4).
+    /// Terraform alone: the same apply of N built-in `terraform_data` instances (no provider, no API), the
+    /// median of as many runs, in seconds; `None` when those runs failed (e.g. a Terraform older than 1.4).
     pub terraform_only_s: Option<f64>,
     /// API requests the simulator counted during the (last) apply.
     pub requests: u64,
@@ -184,8 +184,13 @@ impl Env {
             parallelism.as_str(),
         ];
         let mut samples_s = Vec::new();
+        let mut terraform_s = Vec::new();
         let mut last = None;
         for _ in 0..runs.max(1) {
+            // Interleaved with the measured runs, so both see the same load on the machine.
+            if let Ok(t) = self.terraform_only(n, &apply_args) {
+                terraform_s.push(t);
+            }
             let sim = self.sim_with(n)?;
             let w = Workdir::new(&self.terraform, &self.mirror, &sim)?;
             w.write_config(&config(Kind::HaResource, n))?;
@@ -196,7 +201,7 @@ impl Env {
             samples_s.push(run.wall.as_secs_f64());
             last = Some(sim.requests()?);
         }
-        let terraform_only_s = self.terraform_only(n, &apply_args).ok();
+        let terraform_only_s = (!terraform_s.is_empty()).then(|| crate::median(&terraform_s));
         let requests = last.context("no apply ran")?;
         Ok(Apply {
             n,
