@@ -34,7 +34,13 @@ struct Options {
 }
 
 /// The row groups `--only` selects from.
-const GROUPS: [&str; 5] = ["handshake", "refresh", "guest_startup", "apply", "criterion"];
+const GROUPS: [&str; 5] = [
+    "handshake",
+    "refresh",
+    "guest_startup",
+    "apply",
+    "criterion",
+];
 
 const USAGE: &str = "usage: pveha-bench [--root DIR] [--target-dir DIR] [--out FILE] [--quick] [--criterion-since EPOCH_SECS] [--only GROUP[,GROUP…]]
 groups: handshake, refresh, guest_startup, apply, criterion";
@@ -449,7 +455,9 @@ fn apply_figures(
         let requests = format!(
             "{} requests ({} list reads of /cluster/ha/resources)",
             a.requests,
-            a.by_route["GET /cluster/ha/resources"].as_u64().unwrap_or(0)
+            a.by_route["GET /cluster/ha/resources"]
+                .as_u64()
+                .unwrap_or(0)
         );
         if a.lower_bound_s <= 0.0 {
             figures.push(Figure::new(&kw, &nw, a.wall_s, "s", None));
@@ -465,7 +473,9 @@ fn apply_figures(
         // Two lower bounds, each true alone: the writes the HA lock serializes, and what Terraform itself spends
         // on N objects. They overlap (Terraform works on some instances while others wait for the lock), so the
         // floor is the larger, never the sum.
-        let floor = a.terraform_only_s.map_or(a.lower_bound_s, |t| t.max(a.lower_bound_s));
+        let floor = a
+            .terraform_only_s
+            .map_or(a.lower_bound_s, |t| t.max(a.lower_bound_s));
         figures.push(
             Figure::new(&kw, &nw, a.wall_s, "s", None)
                 .with_floor(floor)

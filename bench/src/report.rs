@@ -266,8 +266,7 @@ mod tests {
                     "ms",
                     Some(Target::Below(10.0)),
                 ),
-                Figure::new("b", "requests", 12.0, "", Some(Target::AtMost(10.0)))
-                    .with_floor(8.0),
+                Figure::new("b", "requests", 12.0, "", Some(Target::AtMost(10.0))).with_floor(8.0),
                 Figure::missing(
                     "c",
                     "audit",

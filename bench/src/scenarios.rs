@@ -275,9 +275,13 @@ mod tests {
         assert!(startup.contains("vmid   = 1000 + count.index"), "{startup}");
         let baseline = baseline_config(200);
         assert!(
-            baseline.contains("resource \"terraform_data\" \"r\"") && baseline.contains("count = 200"),
+            baseline.contains("resource \"terraform_data\" \"r\"")
+                && baseline.contains("count = 200"),
             "{baseline}"
         );
-        assert!(!baseline.contains("pveha"), "the baseline needs no provider: {baseline}");
+        assert!(
+            !baseline.contains("pveha"),
+            "the baseline needs no provider: {baseline}"
+        );
     }
 }

@@ -7,7 +7,9 @@ use anyhow::Result;
 use pveha_acceptance::{Sim, Workdir};
 use serde_json::json;
 
-use crate::provider_config::{each_terraform, fixture_with_guests, hcl, sim_on, workdir, ExtraGuest};
+use crate::provider_config::{
+    each_terraform, fixture_with_guests, hcl, sim_on, workdir, ExtraGuest,
+};
 use crate::reliability::{newest, until_requested};
 
 /// The provider's bound on API requests in flight (`pveha_pve::MAX_IN_FLIGHT`, documented in the README).
@@ -50,19 +52,26 @@ async fn applying_many_resources_confirms_the_writes_with_a_few_shared_list_read
     for tf in each_terraform() {
         let sim = sim_with_containers(n, dir.path()).await?;
         // Each write holds the HA lock a while, so the writes of Terraform's ten parallel creates queue up.
-        sim.add_fault(json!({"method": "POST", "path": "^/cluster/ha/resources$", "kind": "latency", "latency_ms": 20}))
+        sim.add_fault(json!({"method": "POST", "path": "^/cluster/ha/resources$", "kind": "latency", "latency_ms": 100}))
             .await?;
         let mut w = workdir(tf, &sim);
         sim.reset_requests().await?;
         apply_with_parallelism(&mut w, &resources(n, None), 10).await;
         let counted = sim.requests().await?;
-        assert_eq!(counted.get("POST /cluster/ha/resources"), u64::from(n), "{counted:?}");
+        assert_eq!(
+            counted.get("POST /cluster/ha/resources"),
+            u64::from(n),
+            "{counted:?}"
+        );
         let per_object: Vec<_> = counted
             .by_route
             .keys()
             .filter(|r| r.starts_with("GET /cluster/ha/resources/"))
             .collect();
-        assert!(per_object.is_empty(), "read-backs asked one object each: {per_object:?}");
+        assert!(
+            per_object.is_empty(),
+            "read-backs asked one object each: {per_object:?}"
+        );
         let lists = counted.get("GET /cluster/ha/resources");
         // Ten creates at a time: a burst of writes, then one list read confirms all of them.
         assert!(
@@ -105,7 +114,11 @@ async fn a_change_by_another_writer_between_write_and_read_back_shows_in_the_app
     let other_writer = async {
         until_requested(&sim, "POST /cluster/ha/resources", 1).await?;
         let r = sim
-            .api("PUT", "/cluster/ha/resources/ct:2000", &[("comment", "changed elsewhere")])
+            .api(
+                "PUT",
+                "/cluster/ha/resources/ct:2000",
+                &[("comment", "changed elsewhere")],
+            )
             .await?;
         r.data()?;
         anyhow::Ok(())
@@ -121,7 +134,11 @@ async fn a_change_by_another_writer_between_write_and_read_back_shows_in_the_app
     sim.clear_faults().await?;
     w.destroy().await;
     let left = sim.api("GET", "/cluster/ha/resources/ct:2000", &[]).await?;
-    assert_eq!(left.status, 500, "the resource was left behind: {}", left.body);
+    assert_eq!(
+        left.status, 500,
+        "the resource was left behind: {}",
+        left.body
+    );
     Ok(())
 }
 
@@ -140,7 +157,13 @@ async fn refreshing_many_boot_settings_keeps_the_requests_in_flight_bounded() ->
         .await?;
     sim.reset_requests().await?;
     let plan = w
-        .run(&["plan", "-input=false", "-no-color", "-detailed-exitcode", "-parallelism=30"])
+        .run(&[
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-detailed-exitcode",
+            "-parallelism=30",
+        ])
         .await;
     assert_eq!(plan.code, Some(0), "the plan is not empty:\n{plan}");
     let counted = sim.requests().await?;
@@ -150,7 +173,11 @@ async fn refreshing_many_boot_settings_keeps_the_requests_in_flight_bounded() ->
         .filter(|(r, _)| r.starts_with("GET /nodes/") && r.ends_with("/config"))
         .map(|(_, n)| *n)
         .sum();
-    assert_eq!(configs, u64::from(n), "one config read per guest: {counted:?}");
+    assert_eq!(
+        configs,
+        u64::from(n),
+        "one config read per guest: {counted:?}"
+    );
     assert!(
         counted.max_in_flight <= MAX_IN_FLIGHT,
         "{} requests in flight at once: {counted:?}",

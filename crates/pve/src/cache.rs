@@ -98,11 +98,17 @@ mod tests {
         let fetches = AtomicU32::new(0);
         let ttl = Duration::from_secs(2);
         let reads = (0..20).map(|_| {
-            cache.get(&generation, unchanged(&generation), ttl, async {}, || async {
-                fetches.fetch_add(1, Ordering::SeqCst);
-                tokio::task::yield_now().await;
-                Ok(5)
-            })
+            cache.get(
+                &generation,
+                unchanged(&generation),
+                ttl,
+                async {},
+                || async {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    Ok(5)
+                },
+            )
         });
         let results = futures::future::join_all(reads).await;
         assert!(results.iter().all(|r| *r.as_ref().unwrap().as_ref() == 5));
@@ -116,9 +122,13 @@ mod tests {
         let fetches = AtomicU32::new(0);
         let ttl = Duration::from_secs(2);
         let read = || {
-            cache.get(&generation, unchanged(&generation), ttl, async {}, || async {
-                Ok(fetches.fetch_add(1, Ordering::SeqCst))
-            })
+            cache.get(
+                &generation,
+                unchanged(&generation),
+                ttl,
+                async {},
+                || async { Ok(fetches.fetch_add(1, Ordering::SeqCst)) },
+            )
         };
         assert_eq!(*read().await.unwrap(), 0);
         assert_eq!(*read().await.unwrap(), 0, "served from cache");
@@ -158,6 +168,10 @@ mod tests {
         assert!(futures::poll!(behind.as_mut()).is_pending());
         drop(never_tx);
         assert_eq!(*stuck.await.unwrap(), 2);
-        assert_eq!(*behind.await.unwrap(), 2, "it shares the fetch it waited for");
+        assert_eq!(
+            *behind.await.unwrap(),
+            2,
+            "it shares the fetch it waited for"
+        );
     }
 }

@@ -128,7 +128,10 @@ impl Inner {
     /// Records that a write with `scope` ended: lists fetched before now no longer answer for
     /// what it may have changed.
     fn wrote(&self, scope: &WriteScope) {
-        let mut log = self.ha_writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut log = self
+            .ha_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let ended = self.ha_generation.fetch_add(1, Ordering::AcqRel) + 1;
         match scope {
             WriteScope::Object(path) => {
@@ -143,7 +146,10 @@ impl Inner {
         match need {
             Need::Everything => generation == self.ha_generation.load(Ordering::Acquire),
             Need::Object(path) => {
-                let log = self.ha_writes.lock().unwrap_or_else(PoisonError::into_inner);
+                let log = self
+                    .ha_writes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 generation >= log.any && generation >= log.by_object.get(path).copied().unwrap_or(0)
             }
         }
@@ -357,9 +363,7 @@ impl Client {
         pick(&self.inner.caches)
             .get(
                 &self.inner.inventory_generation,
-                |generation| {
-                    generation == self.inner.inventory_generation.load(Ordering::Acquire)
-                },
+                |generation| generation == self.inner.inventory_generation.load(Ordering::Acquire),
                 self.inner.options.ha_cache_ttl,
                 async {},
                 fetch,
