@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: build the release binaries, run the criterion benches (codec, audit), then the whole-process
 # harness (`pveha-bench`), which prints ONE table and writes target/bench/results.json.
-# Knobs: PVEHA_BENCH_LATENCY_MS (injected latency per API request, default 5), BENCH_ARGS (e.g. --quick).
+# Knobs: PVEHA_BENCH_LATENCY_MS (injected latency per API request, default 5), BENCH_ARGS (e.g. --quick, or
+# --only apply,guest_startup to run some row groups alone; see `pveha-bench --help`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +26,12 @@ fi
 since=$(date +%s)
 # Short windows keep `make bench` within its 10-minute budget on 2 cores; the medians stay stable.
 criterion_args=(--warm-up-time 1 --measurement-time 3 --sample-size 10 --noplot)
-for bench in "tfplugin codec" "pveha-audit audit"; do
+benches=("tfplugin codec" "pveha-audit audit")
+# `--only` without the criterion group needs none of them: skip their minutes.
+if [[ " ${BENCH_ARGS:-} " == *" --only "* && "${BENCH_ARGS:-}" != *criterion* ]]; then
+  benches=()
+fi
+for bench in "${benches[@]}"; do
   read -r pkg name <<<"$bench"
   step "criterion: $pkg/$name"
   if ! "$cargo" bench -p "$pkg" --bench "$name" -- "${criterion_args[@]}" >>"$log" 2>&1; then

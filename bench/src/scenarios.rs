@@ -59,6 +59,8 @@ pub struct Refresh {
     pub requests: u64,
     /// Those requests by route.
     pub by_route: Value,
+    /// The most API requests in flight at once during the plan.
+    pub max_in_flight: u64,
     /// What the provider processes reported.
     pub provider: ProviderUsage,
     /// Terraform's own CPU: terraform and its children minus the providers, in seconds.
@@ -72,14 +74,36 @@ pub struct Refresh {
 pub struct Apply {
     /// Resources created.
     pub n: usize,
-    /// Wall time of the apply, in seconds.
+    /// Wall time of the apply, in seconds (the median of the runs).
     pub wall_s: f64,
+    /// Every run's wall time, in seconds.
+    pub samples_s: Vec<f64>,
     /// N × the injected latency: the floor the one cluster-wide HA lock sets, in seconds.
     pub lower_bound_s: f64,
-    /// API requests the simulator counted during the apply.
+    /// Terraform alone: the same apply of N built-in `terraform_data` instances (no provider, no API), the
+    /// median of as many runs, in seconds; `None` when those runs failed (e.g. a Terraform older than 1.4).
+    pub terraform_only_s: Option<f64>,
+    /// API requests the simulator counted during the (last) apply.
     pub requests: u64,
     /// Those requests by route.
     pub by_route: Value,
+    /// The most API requests in flight at once.
+    pub max_in_flight: u64,
+}
+
+/// Terraform's default `-parallelism`, which the apply scenario passes explicitly.
+pub const TERRAFORM_PARALLELISM: usize = 10;
+
+/// The provider's bound on API requests in flight (`pveha_pve::MAX_IN_FLIGHT`; the bench links none of
+/// the project's crates, so the figure is repeated here).
+pub const CLIENT_MAX_IN_FLIGHT: usize = 10;
+
+/// The HCL of the terraform-only baseline: `n` built-in `terraform_data` instances with the same `count` and
+/// expressions as [`config`]'s HA resources, so Terraform walks, plans and stores the same number of objects.
+pub fn baseline_config(n: usize) -> String {
+    format!(
+        "resource \"terraform_data\" \"r\" {{\n  count = {n}\n  input = {{ sid = \"ct:${{{FIRST_VMID} + count.index}}\", state = \"started\" }}\n}}\n"
+    )
 }
 
 /// The HCL for `n` resources of `kind` on guests `FIRST_VMID…`.
@@ -141,38 +165,65 @@ impl Env {
             wall_s: run.wall.as_secs_f64(),
             requests: requests.total,
             by_route: requests.by_route,
+            max_in_flight: requests.max_in_flight,
             terraform_cpu_s: (run.cpu_with_children_s - run.provider.cpu_s).max(0.0),
             provider: run.provider,
             plan_empty: run.exit_code == 0,
         })
     }
 
-    /// Measures `terraform apply -parallelism=10` creating `n` HA resources.
-    pub fn apply(&self, n: usize) -> Result<Apply> {
-        let sim = self.sim_with(n)?;
-        let w = Workdir::new(&self.terraform, &self.mirror, &sim)?;
-        w.write_config(&config(Kind::HaResource, n))?;
-        w.run(&["init", "-input=false", "-no-color"], &[0])?;
-        sim.inject_latency(self.latency_ms)?;
-        sim.reset_requests()?;
-        let run = w.run(
-            &[
-                "apply",
-                "-auto-approve",
-                "-input=false",
-                "-no-color",
-                "-parallelism=10",
-            ],
-            &[0],
-        )?;
-        let requests = sim.requests()?;
+    /// Measures `terraform apply -parallelism=10` creating `n` HA resources, `runs` times on fresh simulators
+    /// (the median is the figure), and once the same apply of `terraform_data` instances, Terraform alone.
+    pub fn apply(&self, n: usize, runs: usize) -> Result<Apply> {
+        let parallelism = format!("-parallelism={TERRAFORM_PARALLELISM}");
+        let apply_args = [
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            parallelism.as_str(),
+        ];
+        let mut samples_s = Vec::new();
+        let mut terraform_s = Vec::new();
+        let mut last = None;
+        for _ in 0..runs.max(1) {
+            // Interleaved with the measured runs, so both see the same load on the machine.
+            if let Ok(t) = self.terraform_only(n, &apply_args) {
+                terraform_s.push(t);
+            }
+            let sim = self.sim_with(n)?;
+            let w = Workdir::new(&self.terraform, &self.mirror, &sim)?;
+            w.write_config(&config(Kind::HaResource, n))?;
+            w.run(&["init", "-input=false", "-no-color"], &[0])?;
+            sim.inject_latency(self.latency_ms)?;
+            sim.reset_requests()?;
+            let run = w.run(&apply_args, &[0])?;
+            samples_s.push(run.wall.as_secs_f64());
+            last = Some(sim.requests()?);
+        }
+        let terraform_only_s = (!terraform_s.is_empty()).then(|| crate::median(&terraform_s));
+        let requests = last.context("no apply ran")?;
         Ok(Apply {
             n,
-            wall_s: run.wall.as_secs_f64(),
+            wall_s: crate::median(&samples_s),
+            samples_s,
             lower_bound_s: n as f64 * self.latency_ms as f64 / 1e3,
+            terraform_only_s,
             requests: requests.total,
             by_route: requests.by_route,
+            max_in_flight: requests.max_in_flight,
         })
+    }
+
+    /// The wall time of `terraform apply` of `n` `terraform_data` instances: what Terraform itself spends on
+    /// `n` objects when no provider and no API take any time.
+    fn terraform_only(&self, n: usize, apply_args: &[&str]) -> Result<f64> {
+        // The workdir wants a simulator for its environment; nothing talks to it.
+        let sim = self.sim_with(1)?;
+        let w = Workdir::new(&self.terraform, &self.mirror, &sim)?;
+        w.write_config(&baseline_config(n))?;
+        w.run(&["init", "-input=false", "-no-color"], &[0])?;
+        Ok(w.run(apply_args, &[0])?.wall.as_secs_f64())
     }
 }
 
@@ -181,7 +232,7 @@ impl Refresh {
     pub fn details(&self) -> Value {
         json!({
             "n": self.n, "wall_s": self.wall_s, "requests": self.requests, "by_route": self.by_route,
-            "provider_processes": self.provider.processes, "provider_cpu_s": self.provider.cpu_s,
+            "max_in_flight": self.max_in_flight, "provider_processes": self.provider.processes, "provider_cpu_s": self.provider.cpu_s,
             "provider_max_rss_kib": self.provider.max_rss_kib, "terraform_cpu_s": self.terraform_cpu_s,
             "plan_empty": self.plan_empty,
         })
@@ -192,8 +243,9 @@ impl Apply {
     /// The raw numbers for the JSON details.
     pub fn details(&self) -> Value {
         json!({
-            "n": self.n, "wall_s": self.wall_s, "lower_bound_s": self.lower_bound_s,
-            "requests": self.requests, "by_route": self.by_route,
+            "n": self.n, "wall_s": self.wall_s, "samples_s": self.samples_s,
+            "lower_bound_s": self.lower_bound_s, "terraform_only_s": self.terraform_only_s,
+            "requests": self.requests, "by_route": self.by_route, "max_in_flight": self.max_in_flight,
         })
     }
 }
@@ -221,5 +273,15 @@ mod tests {
             "{startup}"
         );
         assert!(startup.contains("vmid   = 1000 + count.index"), "{startup}");
+        let baseline = baseline_config(200);
+        assert!(
+            baseline.contains("resource \"terraform_data\" \"r\"")
+                && baseline.contains("count = 200"),
+            "{baseline}"
+        );
+        assert!(
+            !baseline.contains("pveha"),
+            "the baseline needs no provider: {baseline}"
+        );
     }
 }

@@ -30,6 +30,8 @@ pub struct Requests {
     pub total: u64,
     /// `{"METHOD /path": count}` as the simulator reports it.
     pub by_route: Value,
+    /// The most API requests the simulator had in flight at once (0 from a simulator that does not say).
+    pub max_in_flight: u64,
 }
 
 impl Sim {
@@ -132,6 +134,7 @@ impl Sim {
         Ok(Requests {
             total,
             by_route: v["by_route"].clone(),
+            max_in_flight: v["max_in_flight"].as_u64().unwrap_or(0),
         })
     }
 

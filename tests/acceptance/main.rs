@@ -23,6 +23,7 @@ mod review;
 mod rule;
 mod security;
 mod sim;
+mod throughput;
 
 use pveha_acceptance::{terraforms, workspace_root};
 

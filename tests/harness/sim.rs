@@ -38,6 +38,8 @@ pub struct Requests {
     pub total: u64,
     /// Counts by `"METHOD /path"`.
     pub by_route: BTreeMap<String, u64>,
+    /// The most API requests the simulator had in flight at once.
+    pub max_in_flight: u64,
 }
 
 impl Requests {
@@ -254,6 +256,7 @@ impl Sim {
         Ok(Requests {
             total: v["total"].as_u64().unwrap_or(0),
             by_route,
+            max_in_flight: v["max_in_flight"].as_u64().unwrap_or(0),
         })
     }
 

@@ -2,9 +2,10 @@
 //! and its PVE 8/9 gates, the one-at-a-time queue for HA configuration writes and the
 //! single-flight caches of the HA collections. Cheap to clone; clones share all of it.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as SyncMutex, PoisonError};
 use std::time::Duration;
 
 use pveha_model::{
@@ -33,6 +34,8 @@ pub struct ClientOptions {
     pub ticket_renew_after: Duration,
     /// Largest answer accepted, in bytes after decompression; a larger one fails with `TooLarge`.
     pub max_answer_bytes: u64,
+    /// Requests on the wire at once (at least 1); more callers wait their turn in the client.
+    pub max_in_flight: usize,
 }
 
 impl Default for ClientOptions {
@@ -43,9 +46,16 @@ impl Default for ClientOptions {
             ticket_renew_after: Duration::from_secs(90 * 60),
             // `/cluster/resources` of a 100,000-guest cluster is ~40 MB; far beyond any real answer.
             max_answer_bytes: 256 << 20,
+            max_in_flight: MAX_IN_FLIGHT,
         }
     }
 }
+
+/// Default of [`ClientOptions::max_in_flight`]: Terraform's default `-parallelism`, so a default run
+/// waits for nothing, while a run with `-parallelism=100` (or a resource type that reads one guest
+/// config per instance) still keeps at most this many requests at the API, whose pveproxy serves
+/// them with a few worker processes anyway. N one-request reads then take N × latency ÷ 10.
+pub const MAX_IN_FLIGHT: usize = 10;
 
 /// The HA collections' caches, each indexed once per fetch so that reading one object is a lookup,
 /// and the inventory's, which only writes that move guests invalidate.
@@ -71,6 +81,32 @@ struct Queue {
     finished: u64,
 }
 
+/// What one HA write may change, so that a cached list keeps answering for the objects it left alone.
+#[derive(Debug, Clone)]
+pub(crate) enum WriteScope {
+    /// Only the object at this API path: its own record, and its HA status entry.
+    Object(String),
+    /// Anything in the HA configuration or status.
+    Any,
+}
+
+/// The writes a cached HA list must postdate to answer a reader.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Need<'a> {
+    /// Every write this client made: the reader looks at the whole list.
+    Everything,
+    /// The writes that may have changed the object at this API path.
+    Object(&'a str),
+}
+
+/// The generation each HA write ended at, for [`Need::Object`] readers: the last unconfined write,
+/// and the last write confined to each object.
+#[derive(Debug, Default)]
+struct WriteLog {
+    any: u64,
+    by_object: HashMap<String, u64>,
+}
+
 /// A reader about to refetch an HA list waits for the queue to empty, but never for more than
 /// this many further writes, so a steady stream of writers cannot starve it.
 const MAX_WRITES_WAITED_FOR: u64 = 32;
@@ -80,27 +116,61 @@ struct Inner {
     options: ClientOptions,
     version: OnceCell<VersionInfo>,
     ha_write: Mutex<()>,
+    /// Bumped when an HA write ends; a fetched list is stamped with its value at the fetch's start.
     ha_generation: AtomicU64,
+    ha_writes: SyncMutex<WriteLog>,
     ha_queue: watch::Sender<Queue>,
     inventory_generation: AtomicU64,
     caches: HaCaches,
 }
 
-/// Marks one HA write as queued; dropping it (done, failed or cancelled) makes every HA list
-/// stale and lets waiting readers go.
-struct QueuedWrite<'a>(&'a Inner);
+impl Inner {
+    /// Records that a write with `scope` ended: lists fetched before now no longer answer for
+    /// what it may have changed.
+    fn wrote(&self, scope: &WriteScope) {
+        let mut log = self
+            .ha_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ended = self.ha_generation.fetch_add(1, Ordering::AcqRel) + 1;
+        match scope {
+            WriteScope::Object(path) => {
+                log.by_object.insert(path.clone(), ended);
+            }
+            WriteScope::Any => log.any = ended,
+        }
+    }
+
+    /// Whether a list fetched from `generation` on shows every write `need` asks for.
+    fn postdates(&self, need: Need<'_>, generation: u64) -> bool {
+        match need {
+            Need::Everything => generation == self.ha_generation.load(Ordering::Acquire),
+            Need::Object(path) => {
+                let log = self
+                    .ha_writes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                generation >= log.any && generation >= log.by_object.get(path).copied().unwrap_or(0)
+            }
+        }
+    }
+}
+
+/// Marks one HA write as queued; dropping it (done, failed or cancelled) makes the HA lists stale
+/// for what it may have changed and lets waiting readers go.
+struct QueuedWrite<'a>(&'a Inner, WriteScope);
 
 impl<'a> QueuedWrite<'a> {
-    fn enter(inner: &'a Inner) -> QueuedWrite<'a> {
+    fn enter(inner: &'a Inner, scope: WriteScope) -> QueuedWrite<'a> {
         inner.ha_queue.send_modify(|q| q.queued += 1);
-        QueuedWrite(inner)
+        QueuedWrite(inner, scope)
     }
 }
 
 impl Drop for QueuedWrite<'_> {
     fn drop(&mut self) {
         // Even a failed write may have changed something (an ambiguous failure).
-        self.0.ha_generation.fetch_add(1, Ordering::AcqRel);
+        self.0.wrote(&self.1);
         self.0.ha_queue.send_modify(|q| {
             q.queued = q.queued.saturating_sub(1);
             q.finished += 1;
@@ -128,8 +198,12 @@ impl Client {
 
     /// Like [`Client::new`], with non-default tuning.
     pub fn with_options(config: &ClientConfig, options: ClientOptions) -> Result<Client> {
-        let transport =
-            Transport::new(config, options.ticket_renew_after, options.max_answer_bytes)?;
+        let transport = Transport::new(
+            config,
+            options.ticket_renew_after,
+            options.max_answer_bytes,
+            options.max_in_flight,
+        )?;
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,
@@ -137,6 +211,7 @@ impl Client {
                 version: OnceCell::new(),
                 ha_write: Mutex::new(()),
                 ha_generation: AtomicU64::new(0),
+                ha_writes: SyncMutex::new(WriteLog::default()),
                 ha_queue: watch::Sender::new(Queue::default()),
                 inventory_generation: AtomicU64::new(0),
                 caches: HaCaches::default(),
@@ -219,13 +294,14 @@ impl Client {
     }
 
     /// Runs an HA configuration write alone: the server serializes them on `domain-ha` anyway, and
-    /// queuing here instead of there avoids lock-timeout storms. Every cached HA list is stale after it.
-    pub(crate) async fn ha_write<T, F, Fut>(&self, write: F) -> Result<T>
+    /// queuing here instead of there avoids lock-timeout storms. After it, no cached HA list answers
+    /// for what `scope` says it may have changed.
+    pub(crate) async fn ha_write<T, F, Fut>(&self, scope: WriteScope, write: F) -> Result<T>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let _queued = QueuedWrite::enter(&self.inner);
+        let _queued = QueuedWrite::enter(&self.inner, scope);
         let _turn = self.inner.ha_write.lock().await;
         write().await
     }
@@ -246,13 +322,15 @@ impl Client {
     /// Forgets every cached HA list, so the next read asks the server (e.g. after a change made
     /// outside this client that must be seen at once).
     pub fn invalidate_ha_cache(&self) {
-        self.inner.ha_generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.wrote(&WriteScope::Any);
     }
 
-    /// A cached HA collection, fetched by `fetch` at most once per validity window.
+    /// A cached HA collection, fetched by `fetch` at most once per validity window and only when
+    /// the cached list predates a write `need` asks for.
     pub(crate) async fn ha_cached<T, F, Fut>(
         &self,
         pick: impl FnOnce(&HaCaches) -> &Cached<T>,
+        need: Need<'_>,
         fetch: F,
     ) -> Result<Arc<T>>
     where
@@ -263,6 +341,7 @@ impl Client {
         cache
             .get(
                 &self.inner.ha_generation,
+                |generation| self.inner.postdates(need, generation),
                 self.inner.options.ha_cache_ttl,
                 self.ha_settled(),
                 fetch,
@@ -284,6 +363,7 @@ impl Client {
         pick(&self.inner.caches)
             .get(
                 &self.inner.inventory_generation,
+                |generation| generation == self.inner.inventory_generation.load(Ordering::Acquire),
                 self.inner.options.ha_cache_ttl,
                 async {},
                 fetch,

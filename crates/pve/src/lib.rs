@@ -19,7 +19,7 @@ pub mod options;
 pub mod snapshot;
 pub mod storage;
 
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, MAX_IN_FLIGHT};
 pub use config::{Auth, ClientConfig, Secret};
 pub use error::{classify, Error, Result, TransportKind};
 pub use retry::RetryPolicy;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::header::{HeaderValue, AUTHORIZATION, COOKIE};
 use reqwest::Method;
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 use url::Url;
 
@@ -190,15 +190,19 @@ pub(crate) struct Transport {
     auth: AuthState,
     renew_after: Duration,
     max_answer: u64,
+    /// One permit per exchange on the wire, so that no burst of callers has more in flight.
+    in_flight: Semaphore,
 }
 
 impl Transport {
     /// Validates the settings and builds the HTTP client; sends nothing. Answers larger than
-    /// `max_answer` bytes (decompressed) fail instead of filling memory.
+    /// `max_answer` bytes (decompressed) fail instead of filling memory; at most `max_in_flight`
+    /// exchanges (at least one) are on the wire at once, the others wait their turn.
     pub(crate) fn new(
         config: &ClientConfig,
         renew_after: Duration,
         max_answer: u64,
+        max_in_flight: usize,
     ) -> Result<Transport> {
         let parsed = config.parse()?;
         if parsed.base.scheme() == "http" {
@@ -237,6 +241,7 @@ impl Transport {
             auth,
             renew_after,
             max_answer,
+            in_flight: Semaphore::new(max_in_flight.max(1)),
         })
     }
 
@@ -366,6 +371,8 @@ impl Transport {
                 )
                 .body(form.encode());
         }
+        // Held until the answer is read; the semaphore is never closed, so a permit always comes.
+        let _permit = self.in_flight.acquire().await.ok();
         let started = Instant::now();
         let result = self.read_answer(builder, req).await;
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -161,26 +161,39 @@ impl Faults {
     }
 }
 
-/// API request counters per `METHOD /path`.
+/// API request counters per `METHOD /path`, and how many requests were in the handler at once.
 #[derive(Debug, Default)]
 pub struct Counters {
     total: u64,
     by_route: BTreeMap<String, u64>,
+    in_flight: u64,
+    max_in_flight: u64,
 }
 
 impl Counters {
-    /// Count one request.
+    /// Count one request, which is in flight until [`Counters::finish`].
     pub fn count(&mut self, method: &str, path: &str) {
         self.total += 1;
         *self.by_route.entry(format!("{method} {path}")).or_default() += 1;
+        self.in_flight += 1;
+        self.max_in_flight = self.max_in_flight.max(self.in_flight);
     }
-    /// Reset.
+    /// One counted request was answered (or dropped).
+    pub fn finish(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+    /// Reset; requests still in flight stay counted as in flight, so the maximum starts from them.
     pub fn reset(&mut self) {
-        *self = Counters::default();
+        let in_flight = self.in_flight;
+        *self = Counters {
+            in_flight,
+            max_in_flight: in_flight,
+            ..Counters::default()
+        };
     }
     /// As the control API returns them.
     pub fn to_json(&self) -> Value {
-        json!({"total": self.total, "by_route": self.by_route})
+        json!({"total": self.total, "by_route": self.by_route, "max_in_flight": self.max_in_flight})
     }
 }
 
@@ -204,6 +217,24 @@ mod tests {
             .fire("PUT", "/cluster/ha/resources/ct:1")
             .terminal
             .is_none());
+    }
+
+    #[test]
+    fn the_most_requests_in_flight_at_once_are_kept_until_reset() {
+        let mut c = Counters::default();
+        c.count("GET", "/a");
+        c.count("GET", "/b");
+        c.finish();
+        c.count("GET", "/c");
+        c.finish();
+        assert_eq!(c.to_json()["max_in_flight"], 2);
+        c.reset();
+        assert_eq!(c.to_json()["max_in_flight"], 1, "one is still in flight");
+        c.finish();
+        c.count("GET", "/d");
+        c.finish();
+        assert_eq!(c.to_json()["max_in_flight"], 1);
+        assert_eq!(c.to_json()["total"], 1);
     }
 
     #[test]

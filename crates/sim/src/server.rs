@@ -206,6 +206,7 @@ where
     }
     let m = method.as_str().to_string();
     shared.counters().count(&m, &rel);
+    let _answered = InFlight(&shared);
 
     if !body.is_empty() && (method == Method::GET || method == Method::DELETE) {
         return Ok(error_response(&ApiError::with_status(
@@ -222,6 +223,15 @@ where
             }
             Ok(error_response(&e))
         }
+    }
+}
+
+/// Ends a counted request's time in flight however its handler returns.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.counters().finish();
     }
 }
 

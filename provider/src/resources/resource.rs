@@ -336,11 +336,17 @@ fn new_resource(sid: Sid, planned: &HaResourceModel) -> NewHaResource {
 
 /// Reads one service from the cached HA lists; `None` when it is not HA-managed.
 async fn read_one(pve: &Pve, sid: &Sid) -> pveha_pve::Result<Option<HaResourceModel>> {
-    let Some(found) = found(resources::get(pve.api(), sid).await)? else {
+    // Both lists at once: a read-back after a write waits for both to be fetched again, and that
+    // time is the HA lock's idle time while the writes behind it wait for Terraform to send them.
+    let (config, service) = tokio::join!(
+        resources::get(pve.api(), sid),
+        status::service(pve.api(), sid)
+    );
+    let Some(found) = found(config)? else {
         return Ok(None);
     };
     let model = pve.ha_model().await?;
-    let service = status::service(pve.api(), sid).await?;
+    let service = service?;
     let node = match service
         .as_ref()
         .and_then(|s| s.node.clone())

@@ -34,14 +34,16 @@ pub struct HaGroupUpdate {
     pub nofailback: Change<bool>,
     /// Comment.
     pub comment: Change<String>,
-    /// Digest from a previous read: the update fails with `DigestMismatch` if the file changed.
+    /// Digest of `groups.cfg` from a previous [`list`] or [`shared`] read: the update fails with
+    /// `DigestMismatch` if the file changed (a record from [`get`] may carry an older one, as it only
+    /// postdates this client's writes of that group).
     pub digest: Option<String>,
 }
 
 section::collection!(
     Groups, HaGroups: Indexed<String, HaGroup>, "HA group",
     path "/cluster/ha/groups", not_found "no such ha group",
-    gate Some((HaModel::Groups, "HA groups")),
+    gate Some((HaModel::Groups, "HA groups")), confined true,
     key |g| Some(g.group.clone()), cache groups, get(group: &str)
 );
 

@@ -7,7 +7,7 @@ use pveha_model::{HaModel, HaResource, Sid};
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::client::decode;
+use crate::client::{decode, WriteScope};
 use crate::error::{Error, Result};
 use crate::ha::section;
 use crate::retry::Outcome;
@@ -63,7 +63,8 @@ pub struct HaResourceUpdate {
     pub failback: Change<bool>,
     /// Comment.
     pub comment: Change<String>,
-    /// Digest from a previous read, for optimistic locking.
+    /// Digest of `resources.cfg` from a previous [`list`] or [`shared`] read, for optimistic locking
+    /// (a record from [`get`] may carry an older one: it only postdates this client's writes of it).
     pub digest: Option<String>,
 }
 
@@ -85,7 +86,7 @@ pub struct MoveRequest {
 // Resources exist in both models; their version-specific settings are checked per call.
 section::collection!(
     Resources, HaResources: Indexed<Sid, HaResource>, "HA resource",
-    path "/cluster/ha/resources", not_found "no such resource", gate None,
+    path "/cluster/ha/resources", not_found "no such resource", gate None, confined true,
     key |r| Some(r.sid), cache resources, get(sid: &Sid)
 );
 
@@ -164,7 +165,8 @@ async fn move_to(client: &Client, sid: &Sid, node: &str, command: &str) -> Resul
     form.set("node", node);
     let route = format!("{}/{command}", section::item_path::<Resources>(sid));
     let answer = client
-        .ha_write(|| {
+        // Positive affinity may move other services along, so every status entry may change.
+        .ha_write(WriteScope::Any, || {
             // A queued command cannot be seen afterwards, so an ambiguous failure stays an error.
             client.write(Method::POST, &route, form.clone(), || async {
                 Err::<Outcome, _>(Error::NotFound {

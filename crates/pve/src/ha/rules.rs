@@ -95,7 +95,7 @@ fn sid_list(sids: &[Sid]) -> String {
 section::collection!(
     Rules, HaRules: Indexed<String, HaRule>, "HA rule",
     path "/cluster/ha/rules", not_found "no such ha rule",
-    gate Some((HaModel::Rules, "HA rules")),
+    gate Some((HaModel::Rules, "HA rules")), confined false,
     key |r| Some(r.rule.clone()), cache rules, get(rule: &str)
 );
 

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use crate::cache::Cached;
-use crate::client::{decode, HaCaches};
+use crate::client::{decode, HaCaches, Need, WriteScope};
 use crate::error::{Error, Result};
 use crate::ha::{verify_gone, verify_shows, Indexed};
 use crate::transport::{segment, Form};
@@ -32,6 +32,10 @@ pub(crate) trait Section {
     /// The HA model the collection exists in, with the operation named in the refusal; `None`
     /// when it exists in both.
     const GATE: Option<(HaModel, &'static str)>;
+    /// Whether a write changes no record but its own (nor any other collection), so that a cached
+    /// list keeps answering lookups of the objects it left alone. False where the server derives
+    /// a record's fields from the others (a rule's `errors`).
+    const CONFINED: bool;
 
     /// The record's key, if it has one.
     fn key(record: &Self::Record) -> Option<Self::Key>;
@@ -44,7 +48,7 @@ pub(crate) trait Section {
 macro_rules! collection {
     (
         $section:ident, $alias:ident: Indexed<$key:ty, $record:ty>, $noun:literal,
-        path $path:literal, not_found $not_found:literal, gate $gate:expr,
+        path $path:literal, not_found $not_found:literal, gate $gate:expr, confined $confined:literal,
         key |$r:ident| $key_of:expr, cache $field:ident, get($name:ident: &$borrowed:ty)
     ) => {
         #[doc = concat!("The ", $noun, " collection for the shared section-config path.")]
@@ -56,6 +60,7 @@ macro_rules! collection {
             const COLLECTION: &'static str = $path;
             const NOT_FOUND: &'static str = $not_found;
             const GATE: Option<(pveha_model::HaModel, &'static str)> = $gate;
+            const CONFINED: bool = $confined;
 
             fn key($r: &$record) -> Option<$key> {
                 $key_of
@@ -102,9 +107,17 @@ pub(crate) async fn gate<S: Section>(client: &Client) -> Result<()> {
 
 /// The whole collection, shared with the cache (one list request per validity window).
 pub(crate) async fn shared<S: Section>(client: &Client) -> Result<Arc<Indexed<S::Key, S::Record>>> {
+    cached::<S>(client, Need::Everything).await
+}
+
+/// The collection as cached, fetched again when it predates a write `need` asks for.
+async fn cached<S: Section>(
+    client: &Client,
+    need: Need<'_>,
+) -> Result<Arc<Indexed<S::Key, S::Record>>> {
     gate::<S>(client).await?;
     client
-        .ha_cached(S::cache, || async {
+        .ha_cached(S::cache, need, || async {
             let data = client.get_raw(S::COLLECTION, &[]).await?;
             let list = decode::<Vec<S::Record>>(S::COLLECTION, data)?;
             Ok(Indexed::new(list, S::key))
@@ -112,13 +125,22 @@ pub(crate) async fn shared<S: Section>(client: &Client) -> Result<Arc<Indexed<S:
         .await
 }
 
-/// One object, looked up in the cached list; `NotFound` in the server's words.
+/// One object, looked up in the cached list; `NotFound` in the server's words. In a confined
+/// collection the list only has to postdate this client's writes of this object: a thousand
+/// creates then each find their object absent in one list, and each read-back still waits for a
+/// list fetched after its own write.
 pub(crate) async fn get<S: Section, Q>(client: &Client, key: &Q) -> Result<S::Record>
 where
     S::Key: Borrow<Q>,
     Q: Hash + Eq + Display + ?Sized,
 {
-    shared::<S>(client)
+    let path = item_path::<S>(&key);
+    let need = if S::CONFINED {
+        Need::Object(&path)
+    } else {
+        Need::Everything
+    };
+    cached::<S>(client, need)
         .await?
         .get(key)
         .cloned()
@@ -183,8 +205,13 @@ async fn write<S: Section>(
             verify_shows(client, &one, &form).await
         }
     };
+    let scope = if S::CONFINED {
+        WriteScope::Object(one.clone())
+    } else {
+        WriteScope::Any
+    };
     client
-        .ha_write(|| client.write(method, route, form.clone(), verify))
+        .ha_write(scope, || client.write(method, route, form.clone(), verify))
         .await?;
     Ok(())
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use pveha_model::{HaStatusEntry, Sid};
 use serde_json::Value;
 
-use crate::client::decode;
+use crate::client::{decode, Need};
 use crate::error::Result;
-use crate::ha::Indexed;
+use crate::ha::resources::Resources;
+use crate::ha::{section, Indexed};
 use crate::Client;
 
 /// The status list as cached: every entry, service entries indexed by their sid (`vm:100`).
@@ -17,9 +18,15 @@ pub type HaStatus = Indexed<String, HaStatusEntry>;
 
 /// `GET /cluster/ha/status/current`: quorum, master, LRMs and services, shared with the cache.
 pub async fn current(client: &Client) -> Result<Arc<HaStatus>> {
+    cached(client, Need::Everything).await
+}
+
+/// The status list as cached, fetched again when it predates a write `need` asks for.
+async fn cached(client: &Client, need: Need<'_>) -> Result<Arc<HaStatus>> {
     client
         .ha_cached(
             |c| &c.status,
+            need,
             || async {
                 let data = client.get_raw("/cluster/ha/status/current", &[]).await?;
                 let entries = decode::<Vec<HaStatusEntry>>("/cluster/ha/status/current", data)?;
@@ -63,8 +70,10 @@ fn newest_timestamp(data: &Value) -> Option<i64> {
 }
 
 /// The status entry of one service, from the cache; `None` when the HA manager does not list it.
+/// The list only has to postdate this client's writes of that service (and every unconfined write).
 pub async fn service(client: &Client, sid: &Sid) -> Result<Option<HaStatusEntry>> {
-    Ok(current(client)
+    let path = section::item_path::<Resources>(sid);
+    Ok(cached(client, Need::Object(&path))
         .await?
         .get(sid.to_string().as_str())
         .cloned())

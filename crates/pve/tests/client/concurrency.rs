@@ -161,3 +161,57 @@ async fn twenty_concurrent_creates_are_confirmed_by_a_few_list_reads() {
     }
     assert_eq!(sim.requests("GET /cluster/ha/groups").await, 20);
 }
+
+#[tokio::test]
+async fn a_write_leaves_the_cached_list_answering_for_the_other_resources() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let client = sim.client();
+    let all = sids();
+    resources::list(&client).await.unwrap();
+    sim.reset_requests().await;
+    let update = HaResourceUpdate {
+        comment: Change::Set("edited".into()),
+        ..Default::default()
+    };
+    resources::update(&client, &all[0], &update).await.unwrap();
+    for sid in &all[1..] {
+        assert_eq!(resources::get(&client, sid).await.unwrap().sid, *sid);
+    }
+    assert_eq!(
+        sim.requests("GET /cluster/ha/resources").await,
+        0,
+        "a write to {} made the others be asked again",
+        all[0]
+    );
+    // Positive control: the written object is read from a list fetched after the write.
+    let written = resources::get(&client, &all[0]).await.unwrap();
+    assert_eq!(written.comment.as_deref(), Some("edited"));
+    assert_eq!(sim.requests("GET /cluster/ha/resources").await, 1);
+    // That list postdates every write, so a reader of the whole list is served it too.
+    assert_eq!(resources::list(&client).await.unwrap().len(), all.len());
+    assert_eq!(sim.requests("GET /cluster/ha/resources").await, 1);
+}
+
+#[tokio::test]
+async fn a_read_back_shows_a_change_another_writer_made_after_the_write() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let client = sim.client();
+    let other = sim.client();
+    let sid: Sid = "ct:133".parse().unwrap();
+    // The cached list predates the create, and does not have the new resource.
+    resources::list(&client).await.unwrap();
+    resources::create(&client, &resources::NewHaResource::new(sid))
+        .await
+        .unwrap();
+    let elsewhere = HaResourceUpdate {
+        comment: Change::Set("changed elsewhere".into()),
+        ..Default::default()
+    };
+    resources::update(&other, &sid, &elsewhere).await.unwrap();
+    let read_back = resources::get(&client, &sid).await.unwrap();
+    assert_eq!(
+        read_back.comment.as_deref(),
+        Some("changed elsewhere"),
+        "the read-back did not read the server after the write"
+    );
+}
