@@ -7,9 +7,10 @@
 //! that node's services, not the whole cluster, and the result is recovery on the whole cluster (placement's tests
 //! prove it against the direct implementation).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use pveha_model::{HaModel, Sid};
+use pveha_placement::fasthash::{FastMap, FastSet};
 use pveha_placement::{
     Cluster, CrmState, Node, NodeAffinity, NodeStats, Recoverer, ResourceAffinity, Scheduler,
     Service, ServiceStats,
@@ -197,7 +198,7 @@ pub(crate) type Unplaced = BTreeMap<String, Vec<String>>;
 /// Guests by node and running replicas per service, which every node's prediction reads.
 pub(crate) struct GuestIndex<'a> {
     /// Node → indexes into `view.guests`.
-    pub on_node: HashMap<&'a str, Vec<usize>>,
+    pub on_node: FastMap<&'a str, Vec<usize>>,
     /// Service index → running members in the whole cluster.
     pub running_total: Vec<usize>,
     /// Node → memory of its running guests, bytes.
@@ -207,7 +208,7 @@ pub(crate) struct GuestIndex<'a> {
 /// Indexes the guests once for all nodes' predictions.
 pub(crate) fn guest_index<'a>(view: &'a ClusterView, services: &Services) -> GuestIndex<'a> {
     let mut index = GuestIndex {
-        on_node: HashMap::new(),
+        on_node: FastMap::default(),
         running_total: vec![0; services.list.len()],
         committed: BTreeMap::new(),
     };
@@ -241,7 +242,7 @@ pub(crate) fn node_failure_impact(
     for failed in view.nodes.iter().filter(|n| n.online) {
         let recoveries = recoverer.recover(&BTreeSet::from([failed.name.clone()]));
         let mut recovered = BTreeMap::new();
-        let mut restarted: HashSet<Sid> = HashSet::new();
+        let mut restarted: FastSet<Sid> = FastSet::default();
         // Only the survivors that receive a service: every other node keeps the memory `distribution` shows, and
         // listing all of them for every failure would grow with the square of the cluster.
         let mut memory_after: BTreeMap<String, u64> = BTreeMap::new();

@@ -2,9 +2,10 @@
 //! `services` option, from negative resource-affinity rules, and (unless switched off) from guest names
 //! (`traefik` / `traefik-2`); every other guest is a service of its own. Also decides which guests are critical.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use pveha_model::Sid;
+use pveha_placement::fasthash::{FastMap, FastSet};
 
 use crate::options::Options;
 use crate::view::ClusterView;
@@ -45,9 +46,9 @@ pub(crate) struct Services {
     /// Sorted by name.
     pub list: Vec<Service>,
     /// Guest → index into `list`.
-    pub of_guest: HashMap<Sid, usize>,
+    pub of_guest: FastMap<Sid, usize>,
     /// Critical guests.
-    pub critical: HashSet<Sid>,
+    pub critical: FastSet<Sid>,
 }
 
 impl Services {
@@ -78,9 +79,9 @@ pub(crate) fn build(
     patterns: &[regex::Regex],
     notes: &mut Vec<String>,
 ) -> Services {
-    let critical_tags: HashSet<&str> = options.critical_tags.iter().map(String::as_str).collect();
-    let critical_vmids: HashSet<u64> = options.critical_vmids.iter().copied().collect();
-    let critical: HashSet<Sid> = view
+    let critical_tags: FastSet<&str> = options.critical_tags.iter().map(String::as_str).collect();
+    let critical_vmids: FastSet<u64> = options.critical_vmids.iter().copied().collect();
+    let critical: FastSet<Sid> = view
         .guests
         .iter()
         .filter(|g| {
@@ -98,7 +99,7 @@ pub(crate) fn build(
         }
     }
 
-    let mut assigned: HashSet<Sid> = HashSet::new();
+    let mut assigned: FastSet<Sid> = FastSet::default();
     let mut groups: Vec<(String, Vec<Sid>, Source)> = Vec::new();
 
     for (name, vmids) in &options.services {
@@ -151,7 +152,7 @@ pub(crate) fn build(
         }
     }
 
-    let mut taken: HashSet<String> = groups.iter().map(|(n, _, _)| n.clone()).collect();
+    let mut taken: FastSet<String> = groups.iter().map(|(n, _, _)| n.clone()).collect();
     for g in view.guests.iter().filter(|g| !assigned.contains(&g.sid)) {
         let name = if taken.insert(g.name.clone()) {
             g.name.clone()

@@ -4,12 +4,13 @@
 //! missing or not a list: every optional path, and every single entry of a list, that does not parse is left out
 //! with a note.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use pveha_model::{
     BackupJob, ClusterResource, Entries, GuestConfig, HaGroup, HaModel, HaResource, HaRule,
     HaStatusEntry, ReplicationJob, Sid, SnapshotData, SnapshotError, StorageConfig,
 };
+use pveha_placement::fasthash::{FastMap, FastSet};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -68,8 +69,8 @@ pub(crate) struct ClusterView {
     pub nodes: Vec<NodeInfo>,
     /// Sorted by sid (the HA manager's order).
     pub guests: Vec<Guest>,
-    pub guest_index: HashMap<Sid, usize>,
-    pub vmid_index: HashMap<u64, usize>,
+    pub guest_index: FastMap<Sid, usize>,
+    pub vmid_index: FastMap<u64, usize>,
     /// Ignored resources are left out: the CRM does not track them.
     pub ha: HaMap,
     pub groups: BTreeMap<String, HaGroup>,
@@ -77,7 +78,7 @@ pub(crate) struct ClusterView {
     pub backups: Vec<BackupJob>,
     pub storage: BTreeMap<String, StorageConfig>,
     /// VMIDs with an enabled replication job.
-    pub replicated: HashSet<u64>,
+    pub replicated: FastSet<u64>,
     pub journals: BTreeMap<String, Vec<String>>,
     /// `datacenter.cfg`'s HA settings, defaults applied.
     pub settings: HaSettings,
@@ -222,7 +223,7 @@ impl ClusterView {
         }
         // Sid order is string order; one rendering per guest instead of two per comparison.
         guests.sort_by_cached_key(|g| g.sid.to_string());
-        let guest_index: HashMap<Sid, usize> =
+        let guest_index: FastMap<Sid, usize> =
             guests.iter().enumerate().map(|(i, g)| (g.sid, i)).collect();
         let vmid_index = guests
             .iter()
@@ -352,7 +353,7 @@ impl ClusterView {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HaMap {
     list: Vec<HaService>,
-    index: HashMap<Sid, usize>,
+    index: FastMap<Sid, usize>,
 }
 
 impl HaMap {
@@ -454,8 +455,8 @@ fn is_empty_json(v: &serde_json::Value) -> bool {
 type CrmEntry = (Option<String>, Option<String>, Option<String>);
 
 /// CRM state, node and target per sid: `manager_status` first (it has targets), else `status/current`.
-fn crm_states<S: SnapshotData>(snapshot: &S, notes: &mut Vec<String>) -> HashMap<String, CrmEntry> {
-    let mut out: HashMap<String, CrmEntry> = HashMap::new();
+fn crm_states<S: SnapshotData>(snapshot: &S, notes: &mut Vec<String>) -> FastMap<String, CrmEntry> {
+    let mut out: FastMap<String, CrmEntry> = FastMap::default();
     let entries: Vec<HaStatusEntry> = lenient(snapshot, "/cluster/ha/status/current", notes);
     for e in entries.into_iter().filter(|e| e.kind == "service") {
         let sid = e

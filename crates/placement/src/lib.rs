@@ -6,6 +6,7 @@
 //! simulator. It must do no I/O, run no async and read no clock; its truth is upstream's regression scenarios under `tests/scenarios/`.
 
 mod affinity;
+pub mod fasthash;
 mod lifecycle;
 #[cfg(test)]
 mod oracle;

@@ -5,7 +5,9 @@
 //! maintenance) and the CRM (frozen services wait; a stopped node is fenced and its services recovered; a node in
 //! maintenance has its running services migrated away in sid order, each move loading its target).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fasthash::FastMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -165,13 +167,13 @@ pub struct NodeEvents<'c> {
     cluster: &'c Cluster,
     recoverer: Recoverer<'c>,
     /// Sids by node, each list in sid order (the order the CRM walks them in).
-    on_node: HashMap<&'c str, Vec<&'c str>>,
+    on_node: FastMap<&'c str, Vec<&'c str>>,
 }
 
 impl<'c> NodeEvents<'c> {
     /// Indexes `c` for [`NodeEvents::node_event`].
     pub fn new(c: &'c Cluster) -> NodeEvents<'c> {
-        let mut on_node: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut on_node: FastMap<&str, Vec<&str>> = FastMap::default();
         for (sid, service) in &c.services {
             on_node
                 .entry(service.node.as_str())

@@ -3,7 +3,9 @@
 //!
 //! Pure: the input cluster is not modified; the result lists each recovered service and its new node, if any.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fasthash::FastMap;
 
 use crate::round::{Frame, Round};
 use crate::select::{select_in, Hints, Preference};
@@ -51,7 +53,7 @@ pub fn recover(c: &Cluster, failed: &BTreeSet<String>) -> Vec<Recovery> {
 pub struct Recoverer<'c> {
     frame: Frame<'c>,
     /// Sids by the node they are on (any node, online or not).
-    on_node: HashMap<&'c str, Vec<&'c str>>,
+    on_node: FastMap<&'c str, Vec<&'c str>>,
     /// Sids already in `recovery`, retried in every scenario.
     in_recovery: Vec<&'c str>,
 }
@@ -59,7 +61,7 @@ pub struct Recoverer<'c> {
 impl<'c> Recoverer<'c> {
     /// Indexes `c`: its online nodes, their load, its compiled rules and where each service is.
     pub fn new(c: &'c Cluster) -> Recoverer<'c> {
-        let mut on_node: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut on_node: FastMap<&str, Vec<&str>> = FastMap::default();
         let mut in_recovery = Vec::new();
         for (sid, service) in &c.services {
             on_node

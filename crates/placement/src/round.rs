@@ -4,7 +4,7 @@
 //! It only makes the lookups of `select.rs` cheap; it must not decide anything itself. A placement then costs about
 //! the service's rules and the nodes the round touched, not the number of nodes or services in the cluster.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 
 use crate::affinity::{compile, Compiled};
 use crate::score::{static_scores, Load};
@@ -19,7 +19,7 @@ pub(crate) struct Frame<'c> {
     pub rules: Compiled,
     /// Tracked node names, sorted, so index order is name order (upstream breaks ties by name).
     names: Vec<&'c str>,
-    index: HashMap<&'c str, usize>,
+    index: FastMap<&'c str, usize>,
     /// Load per node at the start of the round.
     base: Vec<u32>,
     /// Node indices by (base load, index): the ranking before the round changes anything.
@@ -54,7 +54,7 @@ impl<'c> Frame<'c> {
         if !cluster.uses_static() {
             return None;
         }
-        let stats: HashMap<&str, NodeStats> = cluster
+        let stats: FastMap<&str, NodeStats> = cluster
             .nodes
             .iter()
             .filter_map(|n| n.stats.map(|s| (n.name.as_str(), s)))
@@ -82,7 +82,7 @@ impl<'c> Frame<'c> {
     /// (the same counts as [`Usage::from_cluster`]).
     pub fn from_cluster(cluster: &'c Cluster) -> Frame<'c> {
         let names: Vec<&str> = cluster.online_nodes().into_iter().collect();
-        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let index: FastMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut base = vec![0u32; names.len()];
         for service in cluster.services.values() {
             let (current, target) = used(service, |n| index.get(n).copied());
@@ -156,11 +156,11 @@ pub(crate) struct Round<'f, 'c> {
     /// Tracked nodes taken offline for this round, sorted.
     down: Vec<usize>,
     /// Services the round changed, by sid; everything else reads from the frame's cluster.
-    moved: HashMap<&'c str, Service>,
+    moved: FastMap<&'c str, Service>,
     /// Load of the nodes the round changed.
-    load: HashMap<usize, u32>,
+    load: FastMap<usize, u32>,
     /// Static load of the nodes the round changed (static scheduler only).
-    static_load: HashMap<usize, Load>,
+    static_load: FastMap<usize, Load>,
 }
 
 impl<'f, 'c> Round<'f, 'c> {
@@ -175,9 +175,9 @@ impl<'f, 'c> Round<'f, 'c> {
         Round {
             frame,
             down,
-            moved: HashMap::new(),
-            load: HashMap::new(),
-            static_load: HashMap::new(),
+            moved: FastMap::default(),
+            load: FastMap::default(),
+            static_load: FastMap::default(),
         }
     }
 

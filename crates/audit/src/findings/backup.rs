@@ -2,9 +2,8 @@
 //! (pool > vmid list > all minus exclude). A job pinned to a node does not count for an HA guest, which HA can move
 //! off that node. Ranked by what is at stake: critical guests high, HA guests medium, the rest low.
 
-use std::collections::{HashMap, HashSet};
-
 use pveha_model::Sid;
+use pveha_placement::fasthash::{FastMap, FastSet};
 
 use super::{finding, short_list, Ctx};
 use crate::report::{Finding, Severity};
@@ -12,14 +11,14 @@ use crate::report::{Finding, Severity};
 /// Runs the family.
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let view = ctx.view;
-    let mut by_pool: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_pool: FastMap<&str, Vec<usize>> = FastMap::default();
     for (i, g) in view.guests.iter().enumerate() {
         if let Some(pool) = g.pool.as_deref() {
             by_pool.entry(pool).or_default().push(i);
         }
     }
-    let mut covered: HashSet<usize> = HashSet::new();
-    let mut pinned_only: HashSet<usize> = HashSet::new();
+    let mut covered: FastSet<usize> = FastSet::default();
+    let mut pinned_only: FastSet<usize> = FastSet::default();
     for job in view.backups.iter().filter(|j| j.enabled != Some(false)) {
         let selected: Vec<usize> = if let Some(pool) = job.pool.as_deref() {
             by_pool.get(pool).cloned().unwrap_or_default()
@@ -30,7 +29,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 .filter_map(|v| view.vmid_index.get(&v).copied())
                 .collect()
         } else if job.all == Some(true) {
-            let exclude: HashSet<u64> = job
+            let exclude: FastSet<u64> = job
                 .exclude
                 .iter()
                 .filter_map(|v| v.trim().parse().ok())
