@@ -262,20 +262,6 @@ fn measure(pveha: &Path, floor_bin: &Path, dir: &Path, case: &Case) -> Result<(M
     Ok((measured, details))
 }
 
-fn median(samples: &[f64]) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 /// The first line of an error chain, for a table note.
 fn short(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
@@ -318,8 +304,9 @@ fn run(bin: &Path, args: &[String], dir: &Path) -> Result<Usage> {
     })
 }
 
-/// Reaps `pid`: its wait status, CPU milliseconds (user + system) and peak RSS in KiB.
-fn wait4(pid: u32) -> Result<(i32, (f64, u64))> {
+/// Reaps `pid`: its wait status, CPU milliseconds (user + system) and peak RSS in KiB (of it and its reaped
+/// children).
+pub(crate) fn wait4(pid: u32) -> Result<(i32, (f64, u64))> {
     let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
     let mut status = 0;
     // SAFETY: all-zero is a valid `rusage` (plain integers and timevals).
@@ -338,6 +325,22 @@ fn wait4(pid: u32) -> Result<(i32, (f64, u64))> {
     let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
     let rss = u64::try_from(usage.ru_maxrss).unwrap_or(0);
     Ok((status, (ms(usage.ru_utime) + ms(usage.ru_stime), rss)))
+}
+
+/// The median of `samples` (NaN for none).
+pub(crate) fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// KiB as MiB.
+pub(crate) fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use audit_floor::{median, mib};
 use report::{Figure, Report, Target};
 use scenarios::{Env, Kind, CLIENT_MAX_IN_FLIGHT, TERRAFORM_PARALLELISM};
 
@@ -247,20 +248,6 @@ fn run(o: &Options) -> Result<Report> {
         figures,
         details,
     })
-}
-
-fn median(samples: &[f64]) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 fn startup_figures(

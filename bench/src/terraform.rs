@@ -224,23 +224,8 @@ impl Workdir {
 
 /// Reaps `pid` and returns its wait status and the CPU seconds it and its reaped children used.
 fn wait4(pid: u32) -> Result<(i32, f64)> {
-    let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
-    let mut status = 0;
-    // SAFETY: all-zero is a valid `rusage` (plain integers and timevals).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is our own unreaped child; both out-pointers are valid for the call.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e).context("waiting for terraform");
-        }
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Ok((status, secs(usage.ru_utime) + secs(usage.ru_stime)))
+    let (status, (cpu_ms, _)) = crate::audit_floor::wait4(pid)?;
+    Ok((status, cpu_ms / 1e3))
 }
 
 /// Sums the JSON lines provider processes appended (`{"cpu_user_s","cpu_sys_s","maxrss_kib"}`); lines that
