@@ -280,17 +280,7 @@ mod tests {
     #[test]
     fn risk_thresholds_match_what_fail_on_fails_on() {
         for severity in Severity::ALL_DESC {
-            let finding = crate::report::Finding {
-                code: "x".into(),
-                severity,
-                title: String::new(),
-                detail: String::new(),
-                subjects: Vec::new(),
-                remediation: String::new(),
-                remediation_hcl: None,
-                remediation_actions: Vec::new(),
-            };
-            let value = risk_value(crate::risk::risk(&[finding]));
+            let value = risk_value(crate::risk::risk(&[crate::risk::tests::with(severity)]));
             assert_eq!(value >= 4, severity >= Severity::Critical, "{severity}");
             assert_eq!(value >= 3, severity >= Severity::High, "{severity}");
             assert_eq!(value >= 2, severity >= Severity::Medium, "{severity}");

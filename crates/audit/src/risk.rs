@@ -19,10 +19,11 @@ pub fn risk(findings: &[Finding]) -> Risk {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn with(severity: Severity) -> Finding {
+    /// A finding of `severity` with nothing else set: the risk depends on severities alone.
+    pub(crate) fn with(severity: Severity) -> Finding {
         Finding {
             code: "x".into(),
             severity,
