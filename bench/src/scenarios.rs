@@ -53,6 +53,11 @@ pub struct Env {
 pub struct Refresh {
     /// Resources refreshed.
     pub n: usize,
+    /// The latency injected into every API request of the plan, in milliseconds.
+    pub latency_ms: u64,
+    /// Terraform alone: the same plan over N applied `terraform_data` instances (no provider, no API), in
+    /// seconds; `None` when it failed (e.g. a Terraform older than 1.4).
+    pub terraform_only_s: Option<f64>,
     /// Wall time of the plan, in seconds.
     pub wall_s: f64,
     /// API requests the simulator counted during the plan.
@@ -129,8 +134,10 @@ impl Env {
         Sim::start(&self.pveha, &path)
     }
 
-    /// Applies `n` resources of `kind`, then measures one `terraform plan` refreshing them.
-    pub fn refresh(&self, kind: Kind, n: usize) -> Result<Refresh> {
+    /// Applies `n` resources of `kind`, then measures one `terraform plan` refreshing them with
+    /// `latency_ms` injected into every API request, and the same plan of Terraform alone.
+    pub fn refresh(&self, kind: Kind, n: usize, latency_ms: u64) -> Result<Refresh> {
+        let terraform_only_s = self.plan_terraform_only(n).ok();
         let sim = self.sim_with(n)?;
         let w = Workdir::new(&self.terraform, &self.mirror, &sim)?;
         w.write_config(&config(kind, n))?;
@@ -146,7 +153,7 @@ impl Env {
             ],
             &[0],
         )?;
-        sim.inject_latency(self.latency_ms)?;
+        sim.inject_latency(latency_ms)?;
         sim.reset_requests()?;
         let run = w.run(
             &[
@@ -162,6 +169,8 @@ impl Env {
         sim.clear_faults()?;
         Ok(Refresh {
             n,
+            latency_ms,
+            terraform_only_s,
             wall_s: run.wall.as_secs_f64(),
             requests: requests.total,
             by_route: requests.by_route,
@@ -215,6 +224,33 @@ impl Env {
         })
     }
 
+    /// The wall time of `terraform plan` over `n` applied `terraform_data` instances: what Terraform itself
+    /// spends refreshing and planning `n` objects when no provider and no API take any time.
+    fn plan_terraform_only(&self, n: usize) -> Result<f64> {
+        let sim = self.sim_with(1)?;
+        let w = Workdir::new(&self.terraform, &self.mirror, &sim)?;
+        w.write_config(&baseline_config(n))?;
+        w.run(&["init", "-input=false", "-no-color"], &[0])?;
+        w.run(
+            &[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                "-parallelism=50",
+            ],
+            &[0],
+        )?;
+        let plan = [
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-lock=false",
+            "-detailed-exitcode",
+        ];
+        Ok(w.run(&plan, &[0, 2])?.wall.as_secs_f64())
+    }
+
     /// The wall time of `terraform apply` of `n` `terraform_data` instances: what Terraform itself spends on
     /// `n` objects when no provider and no API take any time.
     fn terraform_only(&self, n: usize, apply_args: &[&str]) -> Result<f64> {
@@ -231,7 +267,8 @@ impl Refresh {
     /// The raw numbers for the JSON details.
     pub fn details(&self) -> Value {
         json!({
-            "n": self.n, "wall_s": self.wall_s, "requests": self.requests, "by_route": self.by_route,
+            "n": self.n, "latency_ms": self.latency_ms, "wall_s": self.wall_s,
+            "terraform_only_s": self.terraform_only_s, "requests": self.requests, "by_route": self.by_route,
             "max_in_flight": self.max_in_flight, "provider_processes": self.provider.processes, "provider_cpu_s": self.provider.cpu_s,
             "provider_max_rss_kib": self.provider.max_rss_kib, "terraform_cpu_s": self.terraform_cpu_s,
             "plan_empty": self.plan_empty,

@@ -1,5 +1,5 @@
 //! The client handle every API module takes: retries around the transport, the cached `/version`
-//! and its PVE 8/9 gates, the one-at-a-time queue for HA configuration writes and the
+//! and its PVE 8/9 gates, the queue that admits HA configuration writes two at a time and the
 //! single-flight caches of the HA collections. Cheap to clone; clones share all of it.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use pveha_model::{
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::{watch, Mutex, OnceCell};
+use tokio::sync::{watch, OnceCell, Semaphore};
 
 use crate::cache::Cached;
 use crate::config::ClientConfig;
@@ -111,11 +111,23 @@ struct WriteLog {
 /// this many further writes, so a steady stream of writers cannot starve it.
 const MAX_WRITES_WAITED_FOR: u64 = 32;
 
+/// A reader refetches once no more than this many writes are left in the queue, instead of waiting
+/// for it to empty. Terraform starts its next resources only when the ones it is waiting for
+/// return, so a read-back that waits for the last write leaves the HA lock idle for a list read
+/// and Terraform's turnaround; the writes left keep it busy meanwhile, at the cost of one more
+/// list read for each of them.
+const WRITES_LEFT_QUEUED: u64 = 2;
+
+/// HA writes sent at once: one holding the server's HA lock and one waiting at the server behind
+/// it, so that the lock does not idle for a round trip between two writes; never more, so that
+/// no write waits at the server long enough to meet its lock timeout.
+const HA_WRITES_IN_FLIGHT: usize = 2;
+
 struct Inner {
     transport: Transport,
     options: ClientOptions,
     version: OnceCell<VersionInfo>,
-    ha_write: Mutex<()>,
+    ha_write: Semaphore,
     /// Bumped when an HA write ends; a fetched list is stamped with its value at the fetch's start.
     ha_generation: AtomicU64,
     ha_writes: SyncMutex<WriteLog>,
@@ -209,7 +221,7 @@ impl Client {
                 transport,
                 options,
                 version: OnceCell::new(),
-                ha_write: Mutex::new(()),
+                ha_write: Semaphore::new(HA_WRITES_IN_FLIGHT),
                 ha_generation: AtomicU64::new(0),
                 ha_writes: SyncMutex::new(WriteLog::default()),
                 ha_queue: watch::Sender::new(Queue::default()),
@@ -293,27 +305,35 @@ impl Client {
         .await
     }
 
-    /// Runs an HA configuration write alone: the server serializes them on `domain-ha` anyway, and
-    /// queuing here instead of there avoids lock-timeout storms. After it, no cached HA list answers
-    /// for what `scope` says it may have changed.
+    /// Runs an HA configuration write once it is one of [`HA_WRITES_IN_FLIGHT`]: the server
+    /// serializes them on `domain-ha` anyway, and queuing here instead of there avoids lock-timeout
+    /// storms. After it, no cached HA list answers for what `scope` says it may have changed.
     pub(crate) async fn ha_write<T, F, Fut>(&self, scope: WriteScope, write: F) -> Result<T>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let _queued = QueuedWrite::enter(&self.inner, scope);
-        let _turn = self.inner.ha_write.lock().await;
+        let _turn = self
+            .inner
+            .ha_write
+            .acquire()
+            .await
+            .expect("the client never closes its HA write queue");
         write().await
     }
 
-    /// Waits until no HA write is queued (or [`MAX_WRITES_WAITED_FOR`] more have finished). A
-    /// read-back after a write then shares one list read with the read-backs of the writes queued
-    /// behind it, instead of each paying its own: the writes are serialized anyway.
+    /// Waits until at most [`WRITES_LEFT_QUEUED`] HA writes are queued (or
+    /// [`MAX_WRITES_WAITED_FOR`] more have finished). A read-back after a write then shares one
+    /// list read with the read-backs of the writes queued behind it, instead of each paying its
+    /// own: the writes are serialized anyway.
     async fn ha_settled(&self) {
         let mut queue = self.inner.ha_queue.subscribe();
         let start = queue.borrow().finished;
         let settled = queue
-            .wait_for(|q| q.queued == 0 || q.finished >= start + MAX_WRITES_WAITED_FOR)
+            .wait_for(|q| {
+                q.queued <= WRITES_LEFT_QUEUED || q.finished >= start + MAX_WRITES_WAITED_FOR
+            })
             .await
             .is_ok();
         debug_assert!(settled, "the sender lives as long as the client");

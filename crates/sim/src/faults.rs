@@ -161,13 +161,16 @@ impl Faults {
     }
 }
 
-/// API request counters per `METHOD /path`, and how many requests were in the handler at once.
+/// API request counters per `METHOD /path`, and how many requests were in the handler at once (all of
+/// them, and HA configuration writes alone, which a client should not pile up at the HA lock).
 #[derive(Debug, Default)]
 pub struct Counters {
     total: u64,
     by_route: BTreeMap<String, u64>,
     in_flight: u64,
     max_in_flight: u64,
+    ha_writes_in_flight: u64,
+    max_ha_writes_in_flight: u64,
 }
 
 impl Counters {
@@ -182,18 +185,33 @@ impl Counters {
     pub fn finish(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
+    /// A counted request turned out to be an HA configuration write; it stays one until
+    /// [`Counters::finish_ha_write`].
+    pub fn start_ha_write(&mut self) {
+        self.ha_writes_in_flight += 1;
+        self.max_ha_writes_in_flight = self.max_ha_writes_in_flight.max(self.ha_writes_in_flight);
+    }
+    /// An HA configuration write was answered (or dropped).
+    pub fn finish_ha_write(&mut self) {
+        self.ha_writes_in_flight = self.ha_writes_in_flight.saturating_sub(1);
+    }
     /// Reset; requests still in flight stay counted as in flight, so the maximum starts from them.
     pub fn reset(&mut self) {
-        let in_flight = self.in_flight;
+        let (in_flight, ha_writes_in_flight) = (self.in_flight, self.ha_writes_in_flight);
         *self = Counters {
             in_flight,
             max_in_flight: in_flight,
+            ha_writes_in_flight,
+            max_ha_writes_in_flight: ha_writes_in_flight,
             ..Counters::default()
         };
     }
     /// As the control API returns them.
     pub fn to_json(&self) -> Value {
-        json!({"total": self.total, "by_route": self.by_route, "max_in_flight": self.max_in_flight})
+        json!({
+            "total": self.total, "by_route": self.by_route, "max_in_flight": self.max_in_flight,
+            "max_ha_writes_in_flight": self.max_ha_writes_in_flight,
+        })
     }
 }
 
@@ -235,6 +253,31 @@ mod tests {
         c.finish();
         assert_eq!(c.to_json()["max_in_flight"], 1);
         assert_eq!(c.to_json()["total"], 1);
+    }
+
+    #[test]
+    fn ha_writes_in_flight_are_counted_apart_from_the_reads() {
+        let mut c = Counters::default();
+        c.count("POST", "/cluster/ha/resources");
+        c.start_ha_write();
+        c.count("GET", "/cluster/ha/resources");
+        c.count("POST", "/cluster/ha/resources");
+        c.start_ha_write();
+        assert_eq!(c.to_json()["max_ha_writes_in_flight"], 2);
+        assert_eq!(c.to_json()["max_in_flight"], 3);
+        c.finish_ha_write();
+        c.finish();
+        c.reset();
+        assert_eq!(
+            c.to_json()["max_ha_writes_in_flight"],
+            1,
+            "one is still in flight"
+        );
+        c.finish_ha_write();
+        c.count("POST", "/cluster/ha/groups");
+        c.start_ha_write();
+        c.finish_ha_write();
+        assert_eq!(c.to_json()["max_ha_writes_in_flight"], 1);
     }
 
     #[test]

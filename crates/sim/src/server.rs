@@ -235,6 +235,23 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Counts an HA configuration write as in flight (waiting for the HA lock or holding it) until it is
+/// answered, however its handler returns.
+struct HaWriteInFlight<'a>(&'a Shared);
+
+impl<'a> HaWriteInFlight<'a> {
+    fn start(shared: &'a Shared) -> HaWriteInFlight<'a> {
+        shared.counters().start_ha_write();
+        HaWriteInFlight(shared)
+    }
+}
+
+impl Drop for HaWriteInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.counters().finish_ha_write();
+    }
+}
+
 enum Outcome {
     Drop,
     Error(ApiError),
@@ -315,13 +332,14 @@ async fn serve_api(
         return Err(Outcome::Drop);
     }
     let ha_write = api::is_ha_write(method, template);
+    let _writing = ha_write.then(|| HaWriteInFlight::start(shared));
     let _guard = if ha_write {
         Some(shared.ha_lock.lock().await)
     } else {
         None
     };
     if firing.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(firing.latency_ms)).await;
+        injected_delay(Duration::from_millis(firing.latency_ms)).await;
     }
     match firing.terminal {
         Some((FaultKind::LockTimeout, _, _)) => {
@@ -364,6 +382,18 @@ async fn serve_api(
     Ok(json_response(200, &Value::Object(out)))
 }
 
+/// Waits `delay` as exactly as the OS sleeps, not to tokio's millisecond timer wheel, which
+/// rounds every sleep up and made a 5 ms injected latency hold the HA lock for over 6 ms: the
+/// benchmarks' floor is N × the latency asked for.
+async fn injected_delay(delay: Duration) {
+    if tokio::task::spawn_blocking(move || std::thread::sleep(delay))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// Accept connections until `shutdown` flips.
 pub async fn accept_loop(
     listener: TcpListener,
@@ -379,6 +409,9 @@ pub async fn accept_loop(
         let Ok((stream, peer)) = accepted else {
             continue;
         };
+        // A reply written in two segments otherwise waits for the client's delayed ACK: a 40 ms
+        // stall on a request that costs a millisecond.
+        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let tls = tls.clone();
         let mut stop = shutdown.clone();

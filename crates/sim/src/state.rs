@@ -382,7 +382,7 @@ pub fn sha1_hex(text: &str) -> String {
 
 /// Deterministic "hash order" permutation of items, standing in for Perl's randomised hash order.
 pub fn hash_order(mut items: Vec<String>, salt: &str) -> Vec<String> {
-    items.sort_by_key(|i| sha1_hex(&format!("{salt}/{i}")));
+    items.sort_by_cached_key(|i| sha1_hex(&format!("{salt}/{i}")));
     items
 }
 

@@ -1,5 +1,6 @@
 //! Terraform's parallelism: N concurrent reads of HA resources cost one list request; concurrent
-//! HA writes queue in the client and all land, with no lock error surfacing.
+//! HA writes queue in the client, reach the server two at a time and all land, with no lock error
+//! surfacing.
 
 use futures::future::join_all;
 use pveha_model::{NodePriorities, Sid};
@@ -111,6 +112,54 @@ async fn twenty_concurrent_ha_writes_all_land_without_lock_errors() {
     assert!(
         sim.requests("POST /cluster/ha/groups").await > 13,
         "the injected lock timeouts fired and were absorbed"
+    );
+    // Two at a time: one holding the HA lock and one waiting behind it at the server, so the lock
+    // does not idle for a round trip, and never a pile-up that would meet the lock's timeout.
+    assert_eq!(sim.max_ha_writes_in_flight().await, 2);
+}
+
+#[tokio::test]
+async fn read_backs_go_before_the_last_queued_writes_so_the_lock_stays_busy() {
+    let sim = Sim::start(Fixture::Pve8).await;
+    let client = sim.client();
+    client.version().await.unwrap();
+    // Slow writes and quick lists: a read-back that waited for the queue to empty would come
+    // after every write; Terraform would start no new resource meanwhile and the lock would idle.
+    sim.fault(
+        json!({"path": "^/cluster/ha/groups$", "method": "POST", "kind": "latency", "latency_ms": 50}),
+    )
+    .await;
+    sim.reset_requests().await;
+    let events = std::sync::Mutex::new(Vec::new());
+    let creates = (0..10).map(|i| {
+        let (client, events) = (&client, &events);
+        async move {
+            let group = NewHaGroup {
+                group: format!("q{i:02}"),
+                nodes: "proxmox2:2,proxmox3:1".parse::<NodePriorities>().unwrap(),
+                restricted: None,
+                nofailback: None,
+                comment: None,
+            };
+            groups::create(client, &group).await.unwrap();
+            events.lock().unwrap().push('w');
+            let read = groups::get(client, &group.group).await.unwrap();
+            assert_eq!(read.group, group.group, "the read-back shows the write");
+            events.lock().unwrap().push('r');
+        }
+    });
+    join_all(creates).await;
+    let events: String = events.into_inner().unwrap().into_iter().collect();
+    let last_write = events.rfind('w').unwrap();
+    let first_read = events.find('r').unwrap();
+    assert!(
+        first_read < last_write,
+        "no read-back returned before the last write: {events}"
+    );
+    let lists = sim.requests("GET /cluster/ha/groups").await;
+    assert!(
+        (1..=3).contains(&lists),
+        "{lists} list reads for 10 read-backs: {events}"
     );
 }
 

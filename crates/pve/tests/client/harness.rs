@@ -162,6 +162,15 @@ impl Sim {
         v["by_route"][route].as_u64().unwrap_or(0)
     }
 
+    /// The most HA configuration writes the simulator had in flight at once since the last reset.
+    pub async fn max_ha_writes_in_flight(&self) -> u64 {
+        let v = self
+            .control(reqwest::Method::GET, "requests", None)
+            .await
+            .expect("counters");
+        v["max_ha_writes_in_flight"].as_u64().unwrap_or(0)
+    }
+
     /// Every API request counted since the last reset.
     pub async fn total_requests(&self) -> u64 {
         let v = self

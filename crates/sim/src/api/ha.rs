@@ -1,7 +1,7 @@
 //! HA configuration endpoints: groups (PVE 8, and PVE 9 before migration), resources, migrate/relocate and
 //! rules (PVE 9), with the real server's texts for every refusal. Callers hold the `domain-ha` lock for writes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
@@ -45,20 +45,29 @@ fn check_quorum(c: &Cluster) -> ApiResult<()> {
 
 // ---------------------------------------------------------------------------------------------- groups
 
-fn group_json(c: &Cluster, s: &Section) -> Value {
+/// `digest` is the file's, computed once per reply: hashing the whole file per section made a list
+/// quadratic in its length.
+fn group_json(s: &Section, digest: &str) -> Value {
     let mut o = Obj::new();
     o.insert("group".into(), json!(s.id));
     o.insert("type".into(), json!("group"));
     for (k, v) in &s.props {
         o.insert(k.clone(), v.clone());
     }
-    o.insert("digest".into(), json!(c.groups.digest()));
+    o.insert("digest".into(), json!(digest));
     Value::Object(o)
 }
 
 /// `GET /cluster/ha/groups`.
 pub fn groups_list(c: &Cluster) -> Value {
-    Value::Array(c.groups.sections.iter().map(|s| group_json(c, s)).collect())
+    let digest = c.groups.digest();
+    Value::Array(
+        c.groups
+            .sections
+            .iter()
+            .map(|s| group_json(s, &digest))
+            .collect(),
+    )
 }
 
 fn groups_gate(c: &Cluster, verb: &str) -> ApiResult<()> {
@@ -85,7 +94,7 @@ pub fn group_get(c: &Cluster, p: &Params) -> ApiResult<Value> {
         .groups
         .get(id)
         .ok_or_else(|| ApiError::fail(format!("no such ha group '{id}'")))?;
-    Ok(group_json(c, s))
+    Ok(group_json(s, &c.groups.digest()))
 }
 
 fn stored_nodes(group: &str, nodes: &str) -> String {
@@ -218,14 +227,15 @@ pub fn resolve_sid(c: &Cluster, raw: &str) -> ApiResult<String> {
     }
 }
 
-fn resource_json(c: &Cluster, s: &Section) -> Value {
+/// `digest` is the file's, computed once per reply (see [`group_json`]).
+fn resource_json(c: &Cluster, s: &Section, digest: &str) -> Value {
     let mut o = Obj::new();
     o.insert("sid".into(), json!(format!("{}:{}", s.kind, s.id)));
     o.insert("type".into(), json!(s.kind));
     for (k, v) in &s.props {
         o.insert(k.clone(), v.clone());
     }
-    o.insert("digest".into(), json!(c.resources.digest()));
+    o.insert("digest".into(), json!(digest));
     if let Some(g) = s.props.get("group").and_then(Value::as_str) {
         if c.groups.get(g).is_none() {
             o.insert(
@@ -239,12 +249,13 @@ fn resource_json(c: &Cluster, s: &Section) -> Value {
 
 /// `GET /cluster/ha/resources[?type=]`.
 pub fn resources_list(c: &Cluster, ty: Option<&str>) -> Value {
+    let digest = c.resources.digest();
     Value::Array(
         c.resources
             .sections
             .iter()
             .filter(|s| ty.is_none_or(|t| t == s.kind))
-            .map(|s| resource_json(c, s))
+            .map(|s| resource_json(c, s, &digest))
             .collect(),
     )
 }
@@ -255,7 +266,7 @@ pub fn resource_get(c: &Cluster, p: &Params) -> ApiResult<Value> {
     let s = c
         .ha_resource(&sid)
         .ok_or_else(|| ApiError::fail(format!("no such resource '{sid}'")))?;
-    Ok(resource_json(c, s))
+    Ok(resource_json(c, s, &c.resources.digest()))
 }
 
 fn group_param_gate(c: &Cluster, p: &Params) -> ApiResult<()> {
@@ -490,14 +501,15 @@ pub fn resource_move(c: &mut Cluster, p: &Params, verb: &str) -> ApiResult<Value
 
 // ----------------------------------------------------------------------------------------------- rules
 
-fn rule_json(c: &Cluster, s: &Section, errors: Option<&BTreeMap<String, Vec<String>>>) -> Value {
+/// `digest` is the file's, computed once per reply (see [`group_json`]).
+fn rule_json(s: &Section, errors: Option<&BTreeMap<String, Vec<String>>>, digest: &str) -> Value {
     let mut o = Obj::new();
     o.insert("rule".into(), json!(s.id));
     o.insert("type".into(), json!(s.kind));
     for (k, v) in &s.props {
         o.insert(k.clone(), v.clone());
     }
-    o.insert("digest".into(), json!(c.rules.digest()));
+    o.insert("digest".into(), json!(digest));
     o.insert("order".into(), json!(s.order));
     if let Some(e) = errors.filter(|e| !e.is_empty()) {
         o.insert("errors".into(), json!(e));
@@ -509,8 +521,12 @@ fn rule_json(c: &Cluster, s: &Section, errors: Option<&BTreeMap<String, Vec<Stri
 /// order) and parsing it back (`$pri++` from 1) does.
 fn renumber(sections: &mut [Section]) {
     let ids: Vec<String> = sections.iter().map(|s| s.id.clone()).collect();
-    let ties = hash_order(ids, "rules.cfg");
-    sections.sort_by_key(|s| (s.order, ties.iter().position(|t| *t == s.id)));
+    let ties: HashMap<String, usize> = hash_order(ids, "rules.cfg")
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    sections.sort_by_key(|s| (s.order, ties.get(&s.id).copied()));
     for (i, s) in sections.iter_mut().enumerate() {
         s.order = i as i64 + 1;
     }
@@ -530,6 +546,7 @@ fn numbered_rules(c: &Cluster) -> (Vec<Section>, RuleErrors) {
 /// `GET /cluster/ha/rules[?type=][&resource=]`, sorted by `order`.
 pub fn rules_list(c: &Cluster, ty: Option<&str>, resource: Option<&str>) -> Value {
     let (all, errors) = numbered_rules(c);
+    let digest = c.rules.digest();
     Value::Array(
         all.iter()
             .filter(|s| ty.is_none_or(|t| t == s.kind))
@@ -541,7 +558,7 @@ pub fn rules_list(c: &Cluster, ty: Option<&str>, resource: Option<&str>) -> Valu
                         .is_some_and(|l| split_list(l).iter().any(|x| x == r))
                 })
             })
-            .map(|s| rule_json(c, s, errors.get(&s.id)))
+            .map(|s| rule_json(s, errors.get(&s.id), &digest))
             .collect(),
     )
 }
@@ -554,7 +571,7 @@ pub fn rule_get(c: &Cluster, p: &Params) -> ApiResult<Value> {
         .iter()
         .find(|s| s.id == id)
         .ok_or_else(|| ApiError::fail(format!("no such ha rule '{id}'")))?;
-    Ok(rule_json(c, s, errors.get(id)))
+    Ok(rule_json(s, errors.get(id), &c.rules.digest()))
 }
 
 /// The options a rule type has, and whether each is optional (`PVE::HA::Rules::*` plugin options).
