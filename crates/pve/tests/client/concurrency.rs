@@ -9,7 +9,9 @@ use pveha_pve::ha::resources::{self, HaResourceUpdate};
 use pveha_pve::Change;
 use serde_json::json;
 
-use crate::harness::{Fixture, Sim};
+use pveha_pve::{Client, ClientOptions, RetryPolicy};
+
+use crate::harness::{fast_retries, options, Fixture, Sim};
 
 const HA_SIDS: [&str; 7] = [
     "ct:100", "ct:113", "ct:116", "ct:122", "ct:130", "ct:131", "ct:1250",
@@ -61,7 +63,16 @@ async fn fifty_concurrent_resource_reads_cost_one_list_request() {
 #[tokio::test]
 async fn twenty_concurrent_ha_writes_all_land_without_lock_errors() {
     let sim = Sim::start(Fixture::Pve8).await;
-    let client = sim.client();
+    // Which write draws which of the seeded timeouts depends on how the writes interleave; with
+    // this many attempts a write that exhausts them (0.3^12) does not happen in practice.
+    let options = ClientOptions {
+        retry: RetryPolicy {
+            max_attempts: 12,
+            ..fast_retries()
+        },
+        ..options()
+    };
+    let client = Client::with_options(&sim.token_config(), options).unwrap();
     client.version().await.unwrap();
     // Writes hold the cluster lock for a while, and some meet a lock timeout, as under load.
     sim.fault(
