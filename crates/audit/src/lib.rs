@@ -47,6 +47,23 @@ pub fn audit(snapshot: &Snapshot, options: &Options) -> Result<Report, AuditErro
 /// Audits a snapshot in any form: [`Snapshot`], or a [`pveha_model::RawSnapshot`] indexed from a file's text,
 /// which reads each path straight into the records (the same report, for less time and memory).
 pub fn audit_data<S: SnapshotData>(snapshot: &S, options: &Options) -> Result<Report, AuditError> {
+    audit_keeping(snapshot, options).map(|(report, _)| report)
+}
+
+/// What the audit worked on (the cluster's view, services, placement model), handed back by
+/// [`audit_keeping`] so that a process about to exit need not free it: a tenth of a large audit's
+/// time went to freeing it.
+pub struct WorkingSet {
+    _view: ClusterView,
+    _services: services::Services,
+    _cluster: pveha_placement::Cluster,
+}
+
+/// [`audit_data`], handing back the working set with the report.
+pub fn audit_keeping<S: SnapshotData>(
+    snapshot: &S,
+    options: &Options,
+) -> Result<(Report, WorkingSet), AuditError> {
     let patterns = options.name_patterns()?;
     let view = ClusterView::from_snapshot(snapshot)?;
     let mut notes = view.notes.clone();
@@ -67,7 +84,7 @@ pub fn audit_data<S: SnapshotData>(snapshot: &S, options: &Options) -> Result<Re
         unplaced: &unplaced,
     };
     let findings = findings::run(&ctx, &mut notes);
-    Ok(Report {
+    let report = Report {
         risk: risk::risk(&findings),
         counts: Counts::of(&findings),
         findings,
@@ -81,7 +98,13 @@ pub fn audit_data<S: SnapshotData>(snapshot: &S, options: &Options) -> Result<Re
             captured_at: snapshot.captured_at().map(str::to_string),
             rules: view.model == pveha_model::HaModel::Rules,
         },
-    })
+    };
+    let kept = WorkingSet {
+        _view: view,
+        _services: services,
+        _cluster: cluster,
+    };
+    Ok((report, kept))
 }
 
 /// HA resources, guests and memory per node, in node order.

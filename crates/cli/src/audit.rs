@@ -238,7 +238,7 @@ fn report_on<S: SnapshotData>(
     options: &Options,
     warnings: Vec<String>,
 ) -> i32 {
-    let mut report = match pveha_audit::audit_data(snapshot, options) {
+    let (mut report, working) = match pveha_audit::audit_keeping(snapshot, options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("pveha audit: {e}");
@@ -279,6 +279,7 @@ fn report_on<S: SnapshotData>(
     };
     // The process exits with the code next: freeing the report and its text would only cost time.
     std::mem::forget(report);
+    std::mem::forget(working);
     std::mem::forget(text);
     code
 }
