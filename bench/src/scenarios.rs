@@ -96,6 +96,24 @@ pub struct Apply {
     pub max_in_flight: u64,
 }
 
+/// The set-up apply before a measured plan: not measured, so wide parallelism keeps `make bench` short.
+const SET_UP_APPLY: [&str; 5] = [
+    "apply",
+    "-auto-approve",
+    "-input=false",
+    "-no-color",
+    "-parallelism=50",
+];
+
+/// The measured plan: exit code 2 (changes) is read as a non-empty plan, not a failure.
+const PLAN: [&str; 5] = [
+    "plan",
+    "-input=false",
+    "-no-color",
+    "-lock=false",
+    "-detailed-exitcode",
+];
+
 /// Terraform's default `-parallelism`, which the apply scenario passes explicitly.
 pub const TERRAFORM_PARALLELISM: usize = 10;
 
@@ -143,28 +161,10 @@ impl Env {
         w.write_config(&config(kind, n))?;
         w.run(&["init", "-input=false", "-no-color"], &[0])?;
         // Set-up is not measured: no latency, and wide parallelism to keep `make bench` short.
-        w.run(
-            &[
-                "apply",
-                "-auto-approve",
-                "-input=false",
-                "-no-color",
-                "-parallelism=50",
-            ],
-            &[0],
-        )?;
+        w.run(&SET_UP_APPLY, &[0])?;
         sim.inject_latency(latency_ms)?;
         sim.reset_requests()?;
-        let run = w.run(
-            &[
-                "plan",
-                "-input=false",
-                "-no-color",
-                "-lock=false",
-                "-detailed-exitcode",
-            ],
-            &[0, 2],
-        )?;
+        let run = w.run(&PLAN, &[0, 2])?;
         let requests = sim.requests()?;
         sim.clear_faults()?;
         Ok(Refresh {
@@ -231,24 +231,8 @@ impl Env {
         let w = Workdir::new(&self.terraform, &self.mirror, &sim)?;
         w.write_config(&baseline_config(n))?;
         w.run(&["init", "-input=false", "-no-color"], &[0])?;
-        w.run(
-            &[
-                "apply",
-                "-auto-approve",
-                "-input=false",
-                "-no-color",
-                "-parallelism=50",
-            ],
-            &[0],
-        )?;
-        let plan = [
-            "plan",
-            "-input=false",
-            "-no-color",
-            "-lock=false",
-            "-detailed-exitcode",
-        ];
-        Ok(w.run(&plan, &[0, 2])?.wall.as_secs_f64())
+        w.run(&SET_UP_APPLY, &[0])?;
+        Ok(w.run(&PLAN, &[0, 2])?.wall.as_secs_f64())
     }
 
     /// The wall time of `terraform apply` of `n` `terraform_data` instances: what Terraform itself spends on

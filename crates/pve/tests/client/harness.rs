@@ -153,31 +153,30 @@ impl Sim {
             .expect("counters reset");
     }
 
+    /// The request counters (`GET /_sim/requests`).
+    async fn counters(&self) -> Value {
+        self.control(reqwest::Method::GET, "requests", None)
+            .await
+            .expect("counters")
+    }
+
     /// Requests counted for `METHOD /path` since the last reset.
     pub async fn requests(&self, route: &str) -> u64 {
-        let v = self
-            .control(reqwest::Method::GET, "requests", None)
-            .await
-            .expect("counters");
-        v["by_route"][route].as_u64().unwrap_or(0)
+        self.counters().await["by_route"][route]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// The most HA configuration writes the simulator had in flight at once since the last reset.
     pub async fn max_ha_writes_in_flight(&self) -> u64 {
-        let v = self
-            .control(reqwest::Method::GET, "requests", None)
-            .await
-            .expect("counters");
-        v["max_ha_writes_in_flight"].as_u64().unwrap_or(0)
+        self.counters().await["max_ha_writes_in_flight"]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// Every API request counted since the last reset.
     pub async fn total_requests(&self) -> u64 {
-        let v = self
-            .control(reqwest::Method::GET, "requests", None)
-            .await
-            .expect("counters");
-        v["total"].as_u64().unwrap_or(0)
+        self.counters().await["total"].as_u64().unwrap_or(0)
     }
 
     /// Powers a node off or on.
