@@ -226,7 +226,9 @@ fn predict_as(
     let policy = reboot::policy(&view).as_str().to_string();
     let (guests, service_rows) = match modelled {
         NodeEvent::Crash => {
-            let (all, _) = impact::node_failure_impact(&view, &services, &cluster);
+            let index = guest_index(&view, &services);
+            let recoverer = pveha_placement::Recoverer::new(&cluster);
+            let (all, _) = impact::node_failure_impact(&view, &services, &recoverer, &index);
             let failure = all
                 .into_iter()
                 .find(|i| i.node == node)

@@ -228,14 +228,14 @@ pub(crate) fn guest_index<'a>(view: &'a ClusterView, services: &Services) -> Gue
 pub(crate) fn node_failure_impact(
     view: &ClusterView,
     services: &Services,
-    cluster: &Cluster,
+    recoverer: &Recoverer<'_>,
+    index: &GuestIndex<'_>,
 ) -> (Vec<NodeFailureImpact>, Unplaced) {
-    let recoverer = Recoverer::new(cluster);
     let GuestIndex {
         on_node,
         running_total,
         committed,
-    } = guest_index(view, services);
+    } = index;
 
     let mut out = Vec::new();
     let mut unplaced = Unplaced::new();

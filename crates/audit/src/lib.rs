@@ -70,8 +70,13 @@ pub fn audit_keeping<S: SnapshotData>(
     let services = services::build(&view, options, &patterns, &mut notes);
     let distribution = distribution(&view);
     let cluster = impact::placement_cluster(&view);
-    let (node_failure_impact, unplaced) = impact::node_failure_impact(&view, &services, &cluster);
-    let node_reboot_impact = reboot::node_reboot_impact(&view, &services, &cluster);
+    // The cluster and the guests are indexed once for both predictions: each node's event then costs about its
+    // own services.
+    let index = impact::guest_index(&view, &services);
+    let events = pveha_placement::NodeEvents::new(&cluster);
+    let (node_failure_impact, unplaced) =
+        impact::node_failure_impact(&view, &services, events.recoverer(), &index);
+    let node_reboot_impact = reboot::node_reboot_impact(&view, &services, &events, &index);
     impact::note_scheduler(&view, &cluster, &mut notes);
     let ctx = findings::Ctx {
         view: &view,

@@ -13,9 +13,9 @@
 use std::collections::BTreeMap;
 
 use pveha_model::{GuestKind, Sid};
-use pveha_placement::{Cluster, Fate, NodeEvent, NodeEvents, ShutdownPolicy};
+use pveha_placement::{Fate, NodeEvent, NodeEvents, ShutdownPolicy};
 
-use crate::impact::{guest_index, GuestIndex, RECOVERY_SECONDS};
+use crate::impact::{GuestIndex, RECOVERY_SECONDS};
 use crate::report::NodeRebootImpact;
 use crate::services::Services;
 use crate::view::ClusterView;
@@ -36,15 +36,13 @@ pub(crate) fn policy(view: &ClusterView) -> ShutdownPolicy {
 pub(crate) fn node_reboot_impact(
     view: &ClusterView,
     services: &Services,
-    cluster: &Cluster,
+    events: &NodeEvents<'_>,
+    index: &GuestIndex<'_>,
 ) -> Vec<NodeRebootImpact> {
-    let index = guest_index(view, services);
-    // One index of the cluster for every node: each node's prediction then costs about its own services.
-    let events = NodeEvents::new(cluster);
     view.nodes
         .iter()
         .filter(|n| n.online)
-        .map(|n| node_event_impact(view, services, &events, &index, &n.name, NodeEvent::Reboot))
+        .map(|n| node_event_impact(view, services, events, index, &n.name, NodeEvent::Reboot))
         .collect()
 }
 

@@ -289,7 +289,52 @@ pub struct GuestConfig {
     /// Tags.
     pub tags: Vec<String>,
     /// Every other key (disks, mount points, network...), verbatim.
-    pub other: BTreeMap<String, serde_json::Value>,
+    pub other: ConfigKeys,
+}
+
+/// A config's other keys, sorted by key, the last of a repeated key kept (as a map would). A config has a handful
+/// of them: in a vector they cost a fifth of a map's nodes, which at 100,000 guests is over 100 MiB.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigKeys(Vec<(String, serde_json::Value)>);
+
+impl ConfigKeys {
+    /// Builds the keys from entries in any order; of a repeated key the last counts.
+    pub fn from_entries(mut entries: Vec<(String, serde_json::Value)>) -> ConfigKeys {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // Stable sort: of equal keys the later entry comes later, so it is moved into the slot that stays.
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        entries.shrink_to_fit();
+        ConfigKeys(entries)
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Every key and value, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Read key by key: `#[serde(flatten)]` would buffer every entry of every config before reading it again, which
@@ -327,6 +372,7 @@ impl<'de> serde::de::Visitor<'de> for GuestConfigVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<GuestConfig, A::Error> {
         use serde::de::Error;
         let mut c = GuestConfig::default();
+        let mut other = Vec::new();
         let (mut onboot, mut startup, mut digest, mut memory, mut name, mut tags) =
             (false, false, false, false, false, false);
         let once = |seen: &mut bool, field: &'static str| {
@@ -364,10 +410,11 @@ impl<'de> serde::de::Visitor<'de> for GuestConfigVisitor {
                 }
                 _ => {
                     let value = map.next_value()?;
-                    c.other.insert(key.into_owned(), value);
+                    other.push((key.into_owned(), value));
                 }
             }
         }
+        c.other = ConfigKeys::from_entries(other);
         Ok(c)
     }
 }

@@ -211,6 +211,11 @@ impl<'c> NodeEvents<'c> {
         }
     }
 
+    /// The recovery index inside, so that crash predictions over the same cluster need not index it again.
+    pub fn recoverer(&self) -> &Recoverer<'c> {
+        &self.recoverer
+    }
+
     /// The services on `node`, in sid order.
     fn services_on<'s>(&'s self, node: &str) -> impl Iterator<Item = (&'c str, &'c Service)> + 's {
         let services = &self.cluster.services;
